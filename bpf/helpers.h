@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Reading sockets into struct tt_event, kernel-side filters, and submission. */
+#ifndef TCPTRAIL_BPF_HELPERS_H
+#define TCPTRAIL_BPF_HELPERS_H
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+static __always_inline __u16 bswap16(__u16 v)
+{
+	return __builtin_bswap16(v);
+}
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&ringbuf_drops, &zero);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline struct tt_event *reserve_event(void)
+{
+	struct tt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		count_drop();
+	return e;
+}
+
+/* Batch wake-ups: waking the consumer per event costs more than the BPF program. */
+static __always_inline void submit_event(struct tt_event *e)
+{
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline bool port_passes(__u16 lport, __u16 rport)
+{
+	if (n_filter_ports == 0)
+		return true;
+#pragma unroll
+	for (int i = 0; i < TT_MAX_PORT_FILTERS; i++) {
+		if (i >= n_filter_ports)
+			break;
+		if (filter_ports[i] == lport || filter_ports[i] == rport)
+			return true;
+	}
+	return false;
+}
+
+/* Filters on what the socket is (family, namespace, ports); cheap, before reserving. */
+static __always_inline bool sock_passes(__u16 family, __u32 netns, __u16 lport, __u16 rport)
+{
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (filter_family && family != filter_family)
+		return false;
+	if (filter_netns && netns != filter_netns)
+		return false;
+	return port_passes(lport, rport);
+}
+
+static __always_inline __u32 sock_netns(const struct sock_common *skc)
+{
+	return BPF_CORE_READ(skc, skc_net.net, ns.inum);
+}
+
+static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
+{
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	return 0;
+}
+
+/* Addresses from sock_common: shared by full, request and TIME_WAIT sockets. */
+static __always_inline void read_addrs(struct tt_event *e, const struct sock_common *skc,
+				       __u16 family)
+{
+	e->family = family;
+	if (family == AF_INET) {
+		BPF_CORE_READ_INTO((__u32 *)e->laddr, skc, skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)e->raddr, skc, skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(e->laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(e->raddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	}
+	e->rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+}
+
+static __always_inline void read_task(struct tt_event *e)
+{
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+static __always_inline __u8 sock_bits(const struct sock *sk, const struct tcp_sock *tp)
+{
+	unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	__u8 bits = 0;
+
+	if (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE)))
+		bits |= TT_SK_PEER_FIN;
+	if (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD)))
+		bits |= TT_SK_ORPHAN;
+	if (BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		bits |= TT_SK_ALL_ACKED;
+	return bits;
+}
+
+/* Counters of a full TCP socket at this moment. */
+static __always_inline void read_tcp_counters(struct tt_event *e, const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+
+	e->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	e->srtt_us8 = BPF_CORE_READ(tp, srtt_us);
+	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
+	e->sk_err = BPF_CORE_READ(sk, sk_err);
+	e->sk_err_soft = BPF_CORE_READ(sk, sk_err_soft);
+	e->sk_bits = sock_bits(sk, tp);
+	e->aux = BPF_CORE_READ(icsk, icsk_retransmits) |
+		 ((__u32)BPF_CORE_READ(icsk, icsk_probes_out) << 8);
+}
+
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps shared by all tcptrail programs. */
+#ifndef TCPTRAIL_BPF_MAPS_H
+#define TCPTRAIL_BPF_MAPS_H
+
+/* The one ring buffer to user space; size is set by the loader (--ringbuf-mb). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* Failed ring buffer reservations, per CPU; user space sums and reports them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ringbuf_drops SEC(".maps");
+
+#endif

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tcptrail kernel side: stable tracepoints only. Every program turns one kernel
+ * moment into one fixed-size struct tt_event on the ring buffer; all joining and
+ * interpretation happens in user space (src/core), so live tracing and replay
+ * share it.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "tcptrail/events.h"
+
+#include "maps.h"
+#include "config.h"
+#include "helpers.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Common part of every event about a socket (full or mini). Returns NULL if filtered. */
+static __always_inline struct tt_event *start_sock_event(const struct sock *sk, __u8 type)
+{
+	const struct sock_common *skc = (const struct sock_common *)sk;
+	__u16 family = BPF_CORE_READ(skc, skc_family);
+	__u32 netns = sock_netns(skc);
+	__u16 lport = bswap16(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	struct tt_event *e;
+
+	if (!sock_passes(family, netns, lport, rport))
+		return NULL;
+	e = reserve_event();
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->netns = netns;
+	e->lport = lport;
+	read_addrs(e, skc, family);
+	read_task(e);
+	return e;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct tt_event *e;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	e = start_sock_event(sk, TT_EV_STATE);
+	if (!e)
+		return 0;
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->cgroup_id = sock_cgroup_id(sk);
+	e->old_state = oldstate;
+	e->new_state = newstate;
+	read_tcp_counters(e, sk);
+	submit_event(e);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	struct tt_event *e;
+
+	/* Kernels 6.13+ also trace failed attempts (err != 0); older ones trace only
+	 * successes. Report successes everywhere. */
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err)) {
+		if ((int)ctx[2] != 0)
+			return 0;
+	}
+	e = start_sock_event(sk, TT_EV_RETRANSMIT);
+	if (!e)
+		return 0;
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	read_tcp_counters(e, sk);
+	submit_event(e);
+	return 0;
+}
+
+/* sk is the listener; req is the request socket the child will be made from. */
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
+{
+	const struct sock_common *skc = &req->__req_common;
+	__u16 family = BPF_CORE_READ(skc, skc_family);
+	__u32 netns = sock_netns(skc);
+	__u16 lport = BPF_CORE_READ(skc, skc_num);
+	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	struct tt_event *e;
+
+	if (!sock_passes(family, netns, lport, rport))
+		return 0;
+	e = reserve_event();
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = TT_EV_SYNACK_RETRANS;
+	e->netns = netns;
+	e->lport = lport;
+	read_addrs(e, skc, family);
+	read_task(e);
+	e->cookie = bpf_get_socket_cookie((void *)sk); /* the listener's */
+	e->new_state = TT_NEW_SYN_RECV;
+	e->flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
+	e->aux = BPF_CORE_READ(req, num_retrans);
+	e->aux64 = BPF_CORE_READ((const struct tcp_request_sock *)req, snt_synack);
+	submit_event(e);
+	return 0;
+}
+
+/* A reset with no local socket (e.g. connection refused): take the tuple from the
+ * packet it answers. Its destination is our local side. */
+static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 reason, bool has_reason)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th_off = BPF_CORE_READ(skb, transport_header);
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	__u32 netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+	__u8 version;
+	__u16 family;
+	struct tcphdr th;
+	struct tt_event *e;
+
+	if (bpf_probe_read_kernel(&version, 1, head + nh))
+		return 0;
+	family = (version >> 4) == 4 ? AF_INET : AF_INET6;
+	if (bpf_probe_read_kernel(&th, sizeof(th), head + th_off))
+		return 0;
+	if (!sock_passes(family, netns, bswap16(th.dest), bswap16(th.source)))
+		return 0;
+	e = reserve_event();
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = TT_EV_RESET_SENT;
+	e->family = family;
+	e->netns = netns;
+	e->lport = bswap16(th.dest);
+	e->rport = bswap16(th.source);
+	if (family == AF_INET) {
+		struct iphdr ip;
+
+		bpf_probe_read_kernel(&ip, sizeof(ip), head + nh);
+		__builtin_memcpy(e->laddr, &ip.daddr, 4);
+		__builtin_memcpy(e->raddr, &ip.saddr, 4);
+	} else {
+		struct ipv6hdr ip6;
+
+		bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh);
+		__builtin_memcpy(e->laddr, &ip6.daddr, 16);
+		__builtin_memcpy(e->raddr, &ip6.saddr, 16);
+	}
+	read_task(e);
+	e->flags = TT_F_NO_SOCKET | TT_F_NO_COUNTERS | (has_reason ? TT_F_HAS_REASON : 0);
+	e->aux = reason;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	bool has_reason = bpf_core_type_exists(enum sk_rst_reason);
+	__u32 reason = 0;
+	struct tt_event *e;
+	__u8 state;
+
+	if (has_reason)
+		reason = (__u32)ctx[2];
+	if (!sk)
+		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
+	e = start_sock_event(sk, TT_EV_RESET_SENT);
+	if (!e)
+		return 0;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->new_state = state;
+	e->aux = reason;
+	e->flags = has_reason ? TT_F_HAS_REASON : 0;
+	if (state == TT_TIME_WAIT || state == TT_NEW_SYN_RECV)
+		e->flags |= TT_F_MINISOCK | TT_F_NO_COUNTERS;
+	else
+		read_tcp_counters(e, sk);
+	submit_event(e);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_receive_reset, const struct sock *sk)
+{
+	struct tt_event *e = start_sock_event(sk, TT_EV_RESET_RECEIVED);
+
+	if (!e)
+		return 0;
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	read_tcp_counters(e, sk);
+	submit_event(e);
+	return 0;
+}
+
+/* syscalls:sys_exit_accept{,4} record layout (common header, nr, ret). */
+struct syscall_exit_ctx {
+	__u64 common;
+	long nr;
+	long ret;
+};
+
+/* accept() runs in the accepting process: the one true owner of a server socket. */
+static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds;
+	struct file *file;
+	struct socket *sock;
+	struct sock *sk;
+	struct tt_event *e;
+	long fd = ctx->ret;
+
+	if (fd < 0)
+		return 0;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	e = start_sock_event(sk, TT_EV_ACCEPT);
+	if (!e)
+		return 0;
+	/* bpf_get_socket_cookie() is not offered to classic tracepoints; the cookie was
+	 * generated when the socket's first state change was traced. */
+	e->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->aux = fd;
+	e->flags = TT_F_NO_COUNTERS;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int on_accept4_exit(struct syscall_exit_ctx *ctx)
+{
+	return on_accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int on_accept_exit_plain(struct syscall_exit_ctx *ctx)
+{
+	return on_accept_exit(ctx);
+}

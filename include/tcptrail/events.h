@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one definition of what travels from the BPF programs to user space.
+ * Included by bpf/tcptrail.bpf.c (with vmlinux.h) and by the C++ frontend.
+ * The same bytes are written verbatim into capture files (see src/sinks/capture),
+ * so any change to this layout must bump TT_EVENT_ABI.
+ */
+#ifndef TCPTRAIL_EVENTS_H
+#define TCPTRAIL_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define TT_EVENT_ABI 1
+#define TT_COMM_LEN 16
+#define TT_MAX_PORT_FILTERS 8
+
+/* Event kinds. Values are part of the capture format. */
+enum tt_event_type {
+	TT_EV_STATE = 1,          /* inet_sock_set_state: old_state -> new_state */
+	TT_EV_RETRANSMIT = 2,     /* tcp_retransmit_skb (successful only) */
+	TT_EV_SYNACK_RETRANS = 3, /* tcp_retransmit_synack on a request socket */
+	TT_EV_RESET_SENT = 4,     /* tcp_send_reset */
+	TT_EV_RESET_RECEIVED = 5, /* tcp_receive_reset */
+	TT_EV_ACCEPT = 6,         /* accept()/accept4() returned a socket */
+};
+
+/* Bits of tt_event.flags */
+enum tt_event_flags {
+	TT_F_NO_SOCKET = 1 << 0,   /* reset sent with no local socket (tuple from the packet) */
+	TT_F_MINISOCK = 1 << 1,    /* sk was a request or TIME_WAIT mini-socket */
+	TT_F_HAS_REASON = 1 << 2,  /* aux holds the kernel's sk_rst_reason */
+	TT_F_NO_COUNTERS = 1 << 3, /* counters below were not read */
+};
+
+/* Bits of tt_event.sk_bits: facts about the socket when the event fired. */
+enum tt_sock_bits {
+	TT_SK_PEER_FIN = 1 << 0,  /* the peer's FIN has been received (SOCK_DONE) */
+	TT_SK_ALL_ACKED = 1 << 1, /* everything queued, FIN included, is acked */
+	TT_SK_ORPHAN = 1 << 2,    /* no process holds the socket any more (SOCK_DEAD) */
+};
+
+/*
+ * Fixed-size, 128 bytes. Addresses in network byte order (IPv4 in the first
+ * 4 bytes), ports in host byte order. "local"/"remote" are as seen from the socket.
+ */
+struct tt_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 cookie;    /* socket cookie: unique per socket for the whole boot */
+	__u64 cgroup_id; /* cgroup v2 id of the socket (not of the current task) */
+	__u32 netns;     /* network namespace inode */
+	__u32 pid;       /* tgid of the task on the CPU; meaningful only in process context */
+	__u8 type;       /* enum tt_event_type */
+	__u8 family;     /* AF_INET (2) or AF_INET6 (10) */
+	__u8 old_state;  /* TT_EV_STATE: previous state */
+	__u8 new_state;  /* TT_EV_STATE: new state; other events: socket state at the time */
+	__u16 lport;
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	char comm[TT_COMM_LEN]; /* current task's comm, same caveat as pid */
+	/* Counters read from struct tcp_sock (full sockets only). */
+	__u64 bytes_acked;
+	__u64 bytes_received;
+	__u32 srtt_us8;      /* smoothed RTT in 1/8 us */
+	__u32 total_retrans; /* kernel's retransmitted-segment count */
+	__u8 sk_err;         /* pending socket error (errno), 0 if none */
+	__u8 sk_err_soft;
+	__u8 sk_bits;        /* enum tt_sock_bits */
+	__u8 flags;          /* enum tt_event_flags */
+	__u32 aux;  /* SYNACK: request's num_retrans; RESET_SENT: reason; ACCEPT: fd;
+	               STATE: icsk_retransmits | icsk_probes_out << 8 */
+	__u64 aux64; /* SYNACK: first SYN-ACK send time, us on the monotonic clock */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct tt_event) == 128, "tt_event is part of the capture ABI");
+#endif
+
+/* TCP states as numbered by the kernel (include/net/tcp_states.h). */
+enum tt_tcp_state {
+	TT_ESTABLISHED = 1,
+	TT_SYN_SENT = 2,
+	TT_SYN_RECV = 3,
+	TT_FIN_WAIT1 = 4,
+	TT_FIN_WAIT2 = 5,
+	TT_TIME_WAIT = 6,
+	TT_CLOSE = 7,
+	TT_CLOSE_WAIT = 8,
+	TT_LAST_ACK = 9,
+	TT_LISTEN = 10,
+	TT_CLOSING = 11,
+	TT_NEW_SYN_RECV = 12,
+};
+
+#endif /* TCPTRAIL_EVENTS_H */

@@ -1,0 +1,57 @@
+// tcptrail: TCP connection lifecycle tracer.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/options.hpp"
+#include "cli/trace_command.hpp"
+#include "tcptrail/events.h"
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using tcptrail::cli::TraceOptions;
+    TraceOptions opts;
+    CLI::App app{"tcptrail: trace every TCP connection's lifecycle with eBPF tracepoints"};
+    app.set_version_flag("--version", "tcptrail 0.1.0");
+
+    app.add_flag("--json", opts.json, "print JSON Lines instead of a table");
+    app.add_flag("--events", opts.events, "also stream every state change, retransmit and reset as it happens");
+    app.add_option("--duration", opts.duration_s, "stop after SECONDS")->check(CLI::PositiveNumber);
+    app.add_option("-p,--pid", opts.pid, "only connections owned by this process");
+    app.add_option("-c,--comm", opts.comm, "only connections owned by processes with this command name");
+    app.add_option("--port", opts.ports, "only connections with this local or remote port (repeatable, up to 8)")
+        ->check(CLI::Range(1, 65535));
+    auto* v4 = app.add_flag("-4,--ipv4", opts.ipv4_only, "only IPv4");
+    auto* v6 = app.add_flag("-6,--ipv6", opts.ipv6_only, "only IPv6");
+    v4->excludes(v6);
+    app.add_option("--netns", opts.netns, "only this network namespace (inode, e.g. from `stat -L -c %i /run/netns/NAME`)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--min-handshake-ms", opts.min_handshake_ms, "only connections whose handshake took at least MS")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--ringbuf-mb", opts.ringbuf_mb, "ring buffer size in MiB (power of two)")
+        ->check(CLI::Range(1, 1024));
+    app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
+        ->check(CLI::Range(1, 1000));
+
+    try {
+        app.parse(argc, argv);
+        if (opts.ports.size() > TT_MAX_PORT_FILTERS) {
+            throw CLI::ValidationError("--port", fmt::format("at most {} ports", TT_MAX_PORT_FILTERS));
+        }
+        if (opts.ringbuf_mb & (opts.ringbuf_mb - 1)) {
+            throw CLI::ValidationError("--ringbuf-mb", "must be a power of two");
+        }
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "tcptrail: {} (see --help)\n", e.what());
+        return kUsageError;
+    }
+    return tcptrail::cli::run_trace(opts);
+}

@@ -1,0 +1,26 @@
+// Parsed command line.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tcptrail::cli {
+
+struct TraceOptions {
+    bool json = false;
+    bool events = false;
+    std::optional<double> duration_s;
+    std::optional<uint32_t> pid;
+    std::string comm;
+    std::vector<uint16_t> ports;
+    bool ipv4_only = false;
+    bool ipv6_only = false;
+    uint32_t netns = 0;
+    std::optional<double> min_handshake_ms;
+    uint32_t ringbuf_mb = 16;
+    int poll_ms = 100;
+};
+
+}  // namespace tcptrail::cli

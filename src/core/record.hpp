@@ -1,0 +1,98 @@
+// What the reconstruction produces: one ConnRecord per socket, plus the events
+// and loss notices it passes through. Times are CLOCK_MONOTONIC nanoseconds;
+// sinks turn them into wall-clock time with a TimeBase.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tcptrail/events.h"
+
+namespace tcptrail::core {
+
+enum class Role : uint8_t { Unknown, Client, Server };
+
+enum class ClosedBy : uint8_t {
+    Open,         // still open: JSON null
+    Local,        // this side sent the first FIN
+    Remote,       // the peer sent the first FIN
+    Both,         // simultaneous close (CLOSING)
+    ResetLocal,   // this side aborted with RST
+    ResetRemote,  // a RST from the peer ended it
+    Refused,      // RST in answer to our SYN
+    Timeout,      // handshake never completed, or the kernel gave up (ETIMEDOUT)
+    Unknown,      // ended in a way the observed events do not explain
+};
+
+const char* role_name(Role r);
+const char* closed_by_name(ClosedBy c);  // nullptr for Open
+
+struct StateStamp {
+    uint8_t state;
+    uint64_t ts_ns;
+};
+
+struct SocketTuple {
+    uint8_t family = 0;  // 4 or 6
+    std::array<uint8_t, 16> laddr{};
+    std::array<uint8_t, 16> raddr{};
+    uint16_t lport = 0;
+    uint16_t rport = 0;
+    uint32_t netns = 0;
+
+    bool operator==(const SocketTuple&) const = default;
+};
+
+// Canonical tuple of an event: IPv4-mapped IPv6 sockets are reported as IPv4.
+SocketTuple tuple_of(const tt_event& e);
+
+struct ConnRecord {
+    uint64_t id = 0;
+    SocketTuple tuple;
+    uint64_t cgroup_id = 0;
+    Role role = Role::Unknown;
+    std::optional<uint32_t> pid;
+    std::string comm;  // empty when pid is unknown
+    uint64_t start_ns = 0;
+    uint64_t end_ns = 0;  // 0 while open
+    std::vector<StateStamp> states;
+    std::optional<uint64_t> handshake_us;
+    std::optional<uint64_t> accept_wait_us;
+    uint32_t syn_retrans = 0;
+    uint32_t synack_retrans = 0;
+    uint32_t retrans = 0;
+    uint32_t fin_retrans = 0;
+    uint32_t resets_sent = 0;
+    uint32_t resets_received = 0;
+    ClosedBy closed_by = ClosedBy::Open;
+    int error = 0;  // errno, 0 = none
+    bool time_wait = false;
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_received = 0;
+    uint32_t srtt_us = 0;
+    bool partial = false;
+    bool open = false;
+};
+
+// A kernel event as passed to sinks in --events mode, with the connection it belongs to.
+struct EventRecord {
+    const tt_event* ev;
+    uint64_t conn_id;  // 0 when it belongs to no tracked connection
+};
+
+enum class LossReason : uint8_t { RingbufFull, Recursion, Evicted };
+const char* loss_reason_name(LossReason r);
+
+// Where reconstruction results go. Implemented by the sinks (src/sinks).
+class Output {
+public:
+    virtual ~Output() = default;
+    virtual void on_conn(const ConnRecord& rec) = 0;
+    virtual void on_event(const EventRecord& ev) = 0;
+    virtual void on_lost(uint64_t count, LossReason reason) = 0;
+};
+
+}  // namespace tcptrail::core

@@ -1,0 +1,401 @@
+#include "core/tracker.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "core/tcp_state.hpp"
+
+namespace tcptrail::core {
+
+namespace {
+
+// Events from different CPUs reach the ring buffer a few microseconds out of
+// timestamp order; an event at time t vouches only for events before t - margin.
+constexpr uint64_t kReorderMarginNs = 1'000'000;
+
+std::string comm_of(const tt_event& e) {
+    return std::string(e.comm, strnlen(e.comm, sizeof(e.comm)));
+}
+
+bool is_fin_state(uint8_t s) { return s == TT_FIN_WAIT1 || s == TT_CLOSING || s == TT_LAST_ACK; }
+
+// Being in one of these states means this side's FIN is in the sequence space.
+bool sends_fin(uint8_t s) { return is_fin_state(s) || s == TT_FIN_WAIT2; }
+
+// States a socket leaves for CLOSE at the end of an orderly FIN exchange.
+bool is_orderly_end(uint8_t s) { return s == TT_FIN_WAIT2 || s == TT_CLOSING || s == TT_LAST_ACK; }
+
+}  // namespace
+
+bool RecordFilter::passes(const ConnRecord& r) const {
+    if (pid && (!r.pid || *r.pid != *pid)) return false;
+    if (!comm.empty() && r.comm != comm) return false;
+    if (min_handshake_us && (!r.handshake_us || *r.handshake_us < *min_handshake_us)) return false;
+    return true;
+}
+
+size_t Tracker::TupleHash::operator()(const SocketTuple& t) const {
+    // FNV-1a over the identifying bytes.
+    uint64_t h = 1469598103934665603ULL;
+    auto mix = [&h](const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
+    };
+    mix(&t.family, 1);
+    mix(t.laddr.data(), 16);
+    mix(t.raddr.data(), 16);
+    mix(&t.lport, 2);
+    mix(&t.rport, 2);
+    mix(&t.netns, 4);
+    return h;
+}
+
+Tracker::Tracker(Output& out, TrackerOptions opts) : out_(out), opts_(std::move(opts)) {}
+
+uint64_t Tracker::listener_key(uint32_t netns, uint16_t lport) {
+    return (static_cast<uint64_t>(netns) << 16) | lport;
+}
+
+Tracker::Conn* Tracker::find(uint64_t cookie) {
+    auto it = conns_.find(cookie);
+    return it == conns_.end() ? nullptr : &it->second;
+}
+
+Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
+    Conn& c = conns_[e.cookie];
+    c.rec.id = next_id_++;
+    c.rec.tuple = tuple_of(e);
+    c.rec.cgroup_id = e.cgroup_id;
+    c.rec.role = role;
+    c.rec.partial = partial;
+    c.rec.start_ns = e.ts_ns;
+    if (role == Role::Server) {
+        // Until accept() names the owner, the listener's owner is the best guess.
+        auto it = listeners_.find(listener_key(e.netns, e.lport));
+        if (it != listeners_.end()) {
+            c.rec.pid = it->second.pid;
+            c.rec.comm = it->second.comm;
+        }
+    }
+    return c;
+}
+
+void Tracker::set_owner(Conn& c, const tt_event& e) {
+    c.rec.pid = e.pid;
+    c.rec.comm = comm_of(e);
+}
+
+void Tracker::take_counters(Conn& c, const tt_event& e) {
+    if (e.cgroup_id) c.rec.cgroup_id = e.cgroup_id;
+    if (c.rec.tuple.lport == 0 && e.lport != 0) c.rec.tuple = tuple_of(e);  // port bound after SYN_SENT
+    if (e.flags & TT_F_NO_COUNTERS) return;
+    c.bytes_acked = e.bytes_acked;
+    c.bytes_received = e.bytes_received;
+    c.sk_bits = e.sk_bits;
+    c.rec.srtt_us = e.srtt_us8 >> 3;
+    c.total_retrans = e.total_retrans;
+    if (!c.have_retrans_base && c.rec.partial) {
+        c.retrans_base = e.total_retrans;
+        c.have_retrans_base = true;
+    }
+}
+
+void Tracker::emit_event(const tt_event& e, uint64_t conn_id) {
+    if (opts_.emit_events) out_.on_event(EventRecord{&e, conn_id});
+}
+
+void Tracker::on_event(const tt_event& e) {
+    ++stats_.events;
+    switch (e.type) {
+        case TT_EV_STATE: on_state(e); break;
+        case TT_EV_RETRANSMIT: on_retransmit(e); break;
+        case TT_EV_SYNACK_RETRANS: on_synack_retransmit(e); break;
+        case TT_EV_RESET_SENT: on_reset(e, true); break;
+        case TT_EV_RESET_RECEIVED: on_reset(e, false); break;
+        case TT_EV_ACCEPT: on_accept(e); break;
+        default: return;  // unknown kinds from a newer capture are skipped
+    }
+    if (e.ts_ns > kReorderMarginNs) release_closed(e.ts_ns - kReorderMarginNs);
+}
+
+void Tracker::on_state(const tt_event& e) {
+    const uint8_t from = e.old_state;
+    const uint8_t to = e.new_state;
+    Conn* c = find(e.cookie);
+    if (!c) {
+        if (to == TT_LISTEN) {
+            uint64_t key = listener_key(e.netns, e.lport);
+            listeners_[key] = Owner{e.pid, comm_of(e)};
+            listener_cookies_[e.cookie] = key;
+            emit_event(e, 0);
+            return;
+        }
+        if (from == TT_LISTEN && to == TT_CLOSE) {
+            if (auto it = listener_cookies_.find(e.cookie); it != listener_cookies_.end()) {
+                listeners_.erase(it->second);
+                listener_cookies_.erase(it);
+            }
+            emit_event(e, 0);
+            return;
+        }
+        if (from == TT_CLOSE && to == TT_CLOSE) {
+            emit_event(e, 0);
+            return;
+        }
+        if (from == TT_CLOSE && to == TT_SYN_SENT) {
+            c = &create(e, Role::Client, false);
+            set_owner(*c, e);  // connect() runs in the connecting task
+        } else if (from == TT_LISTEN && to == TT_SYN_RECV) {
+            c = &create(e, Role::Server, false);
+            if (auto it = synack_notes_.find(c->rec.tuple); it != synack_notes_.end()) {
+                c->first_synack_us = it->second.first_synack_us;
+                synack_notes_.erase(it);
+            }
+        } else {
+            // First seen mid-life: it existed before tracing began (or events were lost).
+            c = &create(e, Role::Unknown, true);
+            c->state = from;
+            c->rec.states.push_back({from, e.ts_ns});
+            if (from != TT_SYN_SENT && from != TT_SYN_RECV) c->established_ns = e.ts_ns;
+            if (sends_fin(from)) c->fin_sent = true;
+        }
+    }
+
+    c->rec.states.push_back({to, e.ts_ns});
+    c->state = to;
+    if (sends_fin(to)) c->fin_sent = true;
+    take_counters(*c, e);
+
+    switch (to) {
+        case TT_SYN_RECV:
+            if (c->rec.role == Role::Server) {
+                c->syn_recv_ns = e.ts_ns;
+                // The child inherits the request socket's SYN-ACK retransmit count.
+                c->rec.synack_retrans = e.total_retrans;
+            }
+            break;
+        case TT_ESTABLISHED:
+            if (c->established_ns != 0) break;
+            c->established_ns = e.ts_ns;
+            c->retrans_base = e.total_retrans;  // retransmits so far were of the handshake
+            c->have_retrans_base = true;
+            if (c->rec.partial) break;
+            if (c->rec.role == Role::Client) {
+                c->rec.syn_retrans = e.total_retrans;
+                c->rec.handshake_us = (e.ts_ns - c->rec.states.front().ts_ns) / 1000;
+            } else if (c->rec.role == Role::Server) {
+                // Server handshake starts at the first SYN-ACK. Its send time is known
+                // from a SYN-ACK retransmit note; otherwise the kernel has just measured
+                // first-SYN-ACK -> ACK as the socket's first RTT sample.
+                const uint64_t est_us = e.ts_ns / 1000;
+                const uint64_t since_syn_recv_us = (e.ts_ns - c->syn_recv_ns) / 1000;
+                if (c->first_synack_us && *c->first_synack_us <= est_us) {
+                    c->rec.handshake_us = est_us - *c->first_synack_us;
+                } else {
+                    c->rec.handshake_us = (e.srtt_us8 >> 3) + since_syn_recv_us;
+                }
+            }
+            break;
+        case TT_FIN_WAIT1:
+            c->saw_fin_wait1 = true;
+            if (c->rec.role == Role::Unknown && !c->rec.pid) set_owner(*c, e);  // close() caller
+            break;
+        case TT_CLOSE_WAIT: c->saw_close_wait = true; break;
+        case TT_CLOSING: c->saw_closing = true; break;
+        case TT_LAST_ACK:
+            if (c->rec.role == Role::Unknown && !c->rec.pid) set_owner(*c, e);
+            break;
+        case TT_CLOSE:
+            if (!c->closed) {
+                c->closed = true;
+                c->state_before_close = from;
+                c->err_at_close = e.sk_err;
+                c->peer_fin_at_close = (e.sk_bits & TT_SK_PEER_FIN) != 0;
+                c->rec.end_ns = e.ts_ns;
+                closed_queue_.push_back(e.cookie);
+            }
+            break;
+        default: break;
+    }
+    emit_event(e, c->rec.id);
+}
+
+void Tracker::on_retransmit(const tt_event& e) {
+    Conn* c = find(e.cookie);
+    if (!c) {
+        if (e.new_state == TT_CLOSE || !is_valid_state(e.new_state)) {
+            emit_event(e, 0);
+            return;
+        }
+        c = &create(e, Role::Unknown, true);
+        c->state = e.new_state;
+        c->rec.states.push_back({e.new_state, e.ts_ns});
+        if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c->established_ns = e.ts_ns;
+    }
+    take_counters(*c, e);
+    if (is_fin_state(e.new_state)) ++c->rec.fin_retrans;
+    emit_event(e, c->rec.id);
+}
+
+void Tracker::on_synack_retransmit(const tt_event& e) {
+    // Keyed by the request's tuple: the child socket appears later with the same one.
+    SocketTuple t = tuple_of(e);
+    synack_notes_.try_emplace(t, SynackNote{e.aux64, e.ts_ns});
+    if (e.ts_ns - last_note_sweep_ns_ > opts_.synack_note_ttl_ns) {
+        last_note_sweep_ns_ = e.ts_ns;
+        std::erase_if(synack_notes_,
+                      [&](const auto& kv) { return e.ts_ns - kv.second.seen_ns > opts_.synack_note_ttl_ns; });
+    }
+    emit_event(e, 0);
+}
+
+void Tracker::on_reset(const tt_event& e, bool sent) {
+    Conn* c = (e.flags & TT_F_NO_SOCKET) ? nullptr : find(e.cookie);
+    if (!c) {
+        const bool full_open_socket =
+            !(e.flags & (TT_F_NO_SOCKET | TT_F_MINISOCK)) && e.new_state != TT_CLOSE && is_valid_state(e.new_state);
+        if (!full_open_socket) {
+            emit_event(e, 0);
+            return;
+        }
+        c = &create(e, Role::Unknown, true);
+        c->state = e.new_state;
+        c->rec.states.push_back({e.new_state, e.ts_ns});
+        if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c->established_ns = e.ts_ns;
+    }
+    if (sent) {
+        ++c->rec.resets_sent;
+    } else {
+        ++c->rec.resets_received;
+        if (!c->closed) c->reset_received = true;
+    }
+    take_counters(*c, e);
+    emit_event(e, c->rec.id);
+}
+
+void Tracker::on_accept(const tt_event& e) {
+    Conn* c = e.cookie ? find(e.cookie) : nullptr;
+    if (!c) {
+        emit_event(e, 0);
+        return;
+    }
+    set_owner(*c, e);  // accept() runs in the accepting process: the true owner
+    c->owner_from_accept = true;
+    if (!c->rec.accept_wait_us && c->established_ns && e.ts_ns >= c->established_ns) {
+        c->rec.accept_wait_us = (e.ts_ns - c->established_ns) / 1000;
+    }
+    take_counters(*c, e);
+    emit_event(e, c->rec.id);
+}
+
+void Tracker::on_lost(uint64_t count, LossReason reason) {
+    if (count) out_.on_lost(count, reason);
+}
+
+void Tracker::advance(uint64_t now_ns) { release_closed(now_ns); }
+
+void Tracker::release_closed(uint64_t watermark_ns) {
+    while (!closed_queue_.empty()) {
+        auto it = conns_.find(closed_queue_.front());
+        if (it == conns_.end()) {
+            closed_queue_.pop_front();
+            continue;
+        }
+        if (it->second.rec.end_ns + opts_.close_grace_ns > watermark_ns) break;
+        closed_queue_.pop_front();
+        finalize(it->second, false);
+        conns_.erase(it);
+    }
+}
+
+void Tracker::finish(uint64_t now_ns) {
+    release_closed(UINT64_MAX);
+    std::vector<Conn*> open;
+    open.reserve(conns_.size());
+    for (auto& [cookie, c] : conns_) open.push_back(&c);
+    std::sort(open.begin(), open.end(), [](const Conn* a, const Conn* b) { return a->rec.id < b->rec.id; });
+    for (Conn* c : open) {
+        c->rec.end_ns = 0;
+        (void)now_ns;
+        finalize(*c, true);
+    }
+    conns_.clear();
+}
+
+namespace {
+
+ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_received, uint32_t resets_sent,
+                        int err, bool saw_fin_wait1, bool saw_close_wait, bool saw_closing) {
+    if (!established) {
+        if (role == Role::Client || before == TT_SYN_SENT) {
+            if (reset_received || err == ECONNREFUSED) return ClosedBy::Refused;
+            return ClosedBy::Timeout;
+        }
+        if (reset_received) return ClosedBy::ResetRemote;
+        if (resets_sent) return ClosedBy::ResetLocal;
+        return ClosedBy::Timeout;
+    }
+    const bool orderly = is_orderly_end(before);
+    if (reset_received) return ClosedBy::ResetRemote;
+    if (!orderly && resets_sent) return ClosedBy::ResetLocal;
+    if (!orderly && (err == ECONNRESET || err == EPIPE)) return ClosedBy::ResetRemote;
+    if (err == ETIMEDOUT) return ClosedBy::Timeout;
+    if (saw_closing || before == TT_CLOSING) return ClosedBy::Both;
+    if (saw_fin_wait1 || before == TT_FIN_WAIT2) return ClosedBy::Local;
+    if (saw_close_wait || before == TT_LAST_ACK) return ClosedBy::Remote;
+    return ClosedBy::Unknown;
+}
+
+}  // namespace
+
+void Tracker::finalize(Conn& c, bool still_open) {
+    ConnRecord& r = c.rec;
+    r.open = still_open;
+    if (!r.states.empty()) r.start_ns = r.states.front().ts_ns;
+
+    // Data retransmits: the kernel's count since the handshake, less FIN retransmits.
+    if (c.have_retrans_base) {
+        uint32_t since = c.total_retrans >= c.retrans_base ? c.total_retrans - c.retrans_base : 0;
+        r.retrans = since > r.fin_retrans ? since - r.fin_retrans : 0;
+    } else if (r.role == Role::Client && !c.established_ns) {
+        r.syn_retrans = c.total_retrans;  // never established: all were SYN retransmits
+    }
+
+    // The kernel's byte counters also count sequence space: our SYN once acked
+    // (active open only) and each FIN. Report payload bytes.
+    uint64_t seq_only = 0;
+    if (r.role == Role::Client && c.established_ns) ++seq_only;
+    if (c.fin_sent && (c.sk_bits & TT_SK_ALL_ACKED)) ++seq_only;
+    r.bytes_sent = c.bytes_acked > seq_only ? c.bytes_acked - seq_only : 0;
+    const uint64_t peer_fin = (c.sk_bits & TT_SK_PEER_FIN) ? 1 : 0;
+    r.bytes_received = c.bytes_received > peer_fin ? c.bytes_received - peer_fin : 0;
+
+    if (!still_open) {
+        r.error = c.err_at_close;
+        r.closed_by = classify_close(c.established_ns != 0, r.role, c.state_before_close, c.reset_received,
+                                     r.resets_sent, c.err_at_close, c.saw_fin_wait1, c.saw_close_wait,
+                                     c.saw_closing);
+        const bool by_reset = r.closed_by == ClosedBy::ResetLocal || r.closed_by == ClosedBy::ResetRemote;
+        // FIN_WAIT2/CLOSING -> CLOSE is the hand-over to a TIME_WAIT mini-socket, which
+        // fires no tracepoint of its own. Show TIME_WAIT once the peer's FIN is in.
+        r.time_wait = !by_reset && r.error == 0 &&
+                      (c.state_before_close == TT_FIN_WAIT2 || c.state_before_close == TT_CLOSING);
+        if (r.time_wait && c.peer_fin_at_close && !r.states.empty()) {
+            r.states.insert(r.states.end() - 1, StateStamp{TT_TIME_WAIT, r.states.back().ts_ns});
+        }
+    } else {
+        r.closed_by = ClosedBy::Open;
+        r.end_ns = 0;
+    }
+
+    if (!opts_.filter.passes(r)) {
+        ++stats_.filtered;
+        return;
+    }
+    ++stats_.records;
+    out_.on_conn(r);
+}
+
+}  // namespace tcptrail::core

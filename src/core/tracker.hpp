@@ -1,0 +1,124 @@
+// Connection reconstruction: turns the kernel's event stream into per-socket
+// timelines and their derived figures. Pure (no I/O, no clock): live tracing and
+// replay feed it the same inputs and get the same outputs.
+//
+// Inputs, in stream order:
+//   on_event(e)   one kernel event
+//   on_lost(n,r)  n events that never arrived
+//   advance(t)    "every event up to monotonic time t has been delivered"
+//   finish(t)     end of trace: flush everything, report still-open sockets
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/record.hpp"
+#include "tcptrail/events.h"
+
+namespace tcptrail::core {
+
+// Filters that need the reconstructed connection (the rest run in the kernel).
+struct RecordFilter {
+    std::optional<uint32_t> pid;
+    std::string comm;  // empty: any
+    std::optional<uint64_t> min_handshake_us;
+
+    bool passes(const ConnRecord& r) const;
+};
+
+struct TrackerOptions {
+    RecordFilter filter;
+    bool emit_events = false;
+    // A closed socket's record waits this long (in event time) for stragglers:
+    // the RST of an aborting socket is traced after its CLOSE.
+    uint64_t close_grace_ns = 50'000'000;
+    // Forget SYN-ACK retransmit notes whose child never appeared.
+    uint64_t synack_note_ttl_ns = 300'000'000'000ULL;
+};
+
+struct TrackerStats {
+    uint64_t events = 0;
+    uint64_t records = 0;
+    uint64_t filtered = 0;
+};
+
+class Tracker {
+public:
+    Tracker(Output& out, TrackerOptions opts);
+
+    void on_event(const tt_event& e);
+    void on_lost(uint64_t count, LossReason reason);
+    void advance(uint64_t now_ns);
+    void finish(uint64_t now_ns);
+
+    size_t open_connections() const { return conns_.size(); }
+    const TrackerStats& stats() const { return stats_; }
+
+private:
+    struct Conn {
+        ConnRecord rec;
+        uint8_t state = 0;
+        uint64_t syn_recv_ns = 0;
+        uint64_t established_ns = 0;
+        uint32_t srtt8_at_established = 0;
+        uint32_t retrans_base = 0;  // kernel total_retrans when data transfer began
+        bool have_retrans_base = false;
+        uint32_t total_retrans = 0;
+        uint64_t bytes_acked = 0;     // raw kernel counters, latest snapshot
+        uint64_t bytes_received = 0;
+        uint8_t sk_bits = 0;          // enum tt_sock_bits of that snapshot
+        bool fin_sent = false;
+        bool saw_fin_wait1 = false, saw_close_wait = false, saw_closing = false;
+        bool reset_received = false;
+        bool closed = false;
+        uint8_t state_before_close = 0;
+        uint8_t err_at_close = 0;
+        bool peer_fin_at_close = false;
+        std::optional<uint64_t> first_synack_us;
+        bool owner_from_accept = false;
+    };
+    struct Owner {
+        uint32_t pid;
+        std::string comm;
+    };
+    struct TupleHash {
+        size_t operator()(const SocketTuple& t) const;
+    };
+    struct SynackNote {
+        uint64_t first_synack_us;
+        uint64_t seen_ns;
+    };
+
+    void on_state(const tt_event& e);
+    void on_retransmit(const tt_event& e);
+    void on_synack_retransmit(const tt_event& e);
+    void on_reset(const tt_event& e, bool sent);
+    void on_accept(const tt_event& e);
+
+    Conn* find(uint64_t cookie);
+    Conn& create(const tt_event& e, Role role, bool partial);
+    void take_counters(Conn& c, const tt_event& e);
+    void set_owner(Conn& c, const tt_event& e);
+    static uint64_t listener_key(uint32_t netns, uint16_t lport);
+
+    void release_closed(uint64_t watermark_ns);
+    void finalize(Conn& c, bool still_open);
+    void emit_event(const tt_event& e, uint64_t conn_id);
+
+    Output& out_;
+    TrackerOptions opts_;
+    TrackerStats stats_;
+    uint64_t next_id_ = 1;
+    std::unordered_map<uint64_t, Conn> conns_;             // by socket cookie
+    std::unordered_map<uint64_t, Owner> listeners_;        // by listener_key()
+    std::unordered_map<uint64_t, uint64_t> listener_cookies_;  // cookie -> listener_key
+    std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
+    std::deque<uint64_t> closed_queue_;  // cookies of closed sockets, in close order
+    uint64_t last_note_sweep_ns_ = 0;
+};
+
+}  // namespace tcptrail::core

@@ -1,0 +1,202 @@
+#include "probe/probe.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "tcptrail.skel.h"
+
+namespace tcptrail::probe {
+
+namespace {
+
+constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
+constexpr const char* kTracefs = "/sys/kernel/tracing";
+
+// libbpf's warnings, kept to explain a failure in one line instead of a dump.
+std::string g_libbpf_last;
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+    if (level == LIBBPF_DEBUG) return 0;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, args);
+    std::string s(line);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    if (!s.empty()) g_libbpf_last = s;
+    return 0;
+}
+
+bool path_exists(const char* p) {
+    struct stat st {};
+    return ::stat(p, &st) == 0;
+}
+
+bool has_capability(int cap) {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &hdr, data) != 0) return false;
+    return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+void check_privileges() {
+    constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+    if (has_capability(kCapSysAdmin)) return;
+    if (has_capability(kCapBpf) && has_capability(kCapPerfmon)) return;
+    throw ProbeError("insufficient privileges: run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)");
+}
+
+// Classic tracepoints are attached by ID, read from tracefs: mount it if we can.
+bool ensure_tracefs() {
+    if (path_exists("/sys/kernel/tracing/events")) return true;
+    if (path_exists("/sys/kernel/debug/tracing/events")) return true;
+    if (::mount("tracefs", kTracefs, "tracefs", 0, nullptr) == 0) return true;
+    return false;
+}
+
+bool tracepoint_exists(const char* category, const char* name) {
+    for (const char* root : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"}) {
+        if (path_exists(fmt::format("{}/{}/{}", root, category, name).c_str())) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::string>& notes) : handler_(handler) {
+    libbpf_set_print(libbpf_print);
+    check_privileges();
+    if (!path_exists(kBtfPath)) {
+        throw ProbeError(fmt::format("kernel BTF not found at {} (needs CONFIG_DEBUG_INFO_BTF=y): cannot load CO-RE programs", kBtfPath));
+    }
+    const bool tracefs = ensure_tracefs();
+    if (cfg.ringbuf_mb == 0 || (cfg.ringbuf_mb & (cfg.ringbuf_mb - 1)) != 0) {
+        throw ProbeError(fmt::format("--ringbuf-mb {} is not a power of two", cfg.ringbuf_mb));
+    }
+
+    skel_ = tcptrail_bpf::open();
+    if (!skel_) throw ProbeError(fmt::format("cannot open BPF object: {}", g_libbpf_last));
+
+    skel_->rodata->filter_family = cfg.family == 4 ? 2 : cfg.family == 6 ? 10 : 0;
+    skel_->rodata->filter_netns = cfg.netns;
+    skel_->rodata->n_filter_ports = static_cast<uint32_t>(cfg.ports.size());
+    for (size_t i = 0; i < cfg.ports.size() && i < TT_MAX_PORT_FILTERS; ++i) skel_->rodata->filter_ports[i] = cfg.ports[i];
+    const uint64_t rb_bytes = static_cast<uint64_t>(cfg.ringbuf_mb) << 20;
+    // Wake the consumer early when an eighth of the buffer waits; otherwise its timer drains it.
+    skel_->rodata->wakeup_bytes = rb_bytes / 8;
+    bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(rb_bytes));
+
+    // accept() attribution needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS).
+    bool accept_ok = tracefs && tracepoint_exists("syscalls", "sys_exit_accept4");
+    if (!accept_ok) {
+        bpf_program__set_autoload(skel_->progs.on_accept4_exit, false);
+        bpf_program__set_autoload(skel_->progs.on_accept_exit_plain, false);
+        notes.push_back(tracefs ? "accept: syscalls:sys_exit_accept4 tracepoint missing (CONFIG_FTRACE_SYSCALLS): "
+                                  "server connections attributed to the listener's owner, no accept_wait_us"
+                                : "accept: tracefs not mounted and could not be mounted at /sys/kernel/tracing: "
+                                  "server connections attributed to the listener's owner, no accept_wait_us");
+    } else if (!tracepoint_exists("syscalls", "sys_exit_accept")) {
+        bpf_program__set_autoload(skel_->progs.on_accept_exit_plain, false);
+    }
+
+    if (int err = tcptrail_bpf::load(skel_); err) {
+        std::string why = g_libbpf_last.empty() ? std::strerror(-err) : g_libbpf_last;
+        tcptrail_bpf::destroy(skel_);
+        skel_ = nullptr;
+        if (err == -EPERM) throw ProbeError(fmt::format("loading BPF programs was refused (EPERM): {}", why));
+        throw ProbeError(fmt::format("cannot load BPF programs: {}", why));
+    }
+
+    struct Attach {
+        bpf_program* prog;
+        bpf_link** link;
+        const char* what;
+    };
+    const Attach attaches[] = {
+        {skel_->progs.on_set_state, &skel_->links.on_set_state, "sock:inet_sock_set_state"},
+        {skel_->progs.on_retransmit, &skel_->links.on_retransmit, "tcp:tcp_retransmit_skb"},
+        {skel_->progs.on_retransmit_synack, &skel_->links.on_retransmit_synack, "tcp:tcp_retransmit_synack"},
+        {skel_->progs.on_send_reset, &skel_->links.on_send_reset, "tcp:tcp_send_reset"},
+        {skel_->progs.on_receive_reset, &skel_->links.on_receive_reset, "tcp:tcp_receive_reset"},
+        {skel_->progs.on_accept4_exit, &skel_->links.on_accept4_exit, "syscalls:sys_exit_accept4"},
+        {skel_->progs.on_accept_exit_plain, &skel_->links.on_accept_exit_plain, "syscalls:sys_exit_accept"},
+    };
+    for (const Attach& a : attaches) {
+        if (!bpf_program__autoload(a.prog)) continue;
+        *a.link = bpf_program__attach(a.prog);
+        if (!*a.link) {
+            int err = -errno;
+            tcptrail_bpf::destroy(skel_);
+            skel_ = nullptr;
+            throw ProbeError(fmt::format("cannot attach to tracepoint {}: {}", a.what, std::strerror(-err)));
+        }
+        prog_fds_.push_back(bpf_program__fd(a.prog));
+        ++attached_;
+    }
+
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Probe::on_record, this, nullptr);
+    if (!rb_) {
+        tcptrail_bpf::destroy(skel_);
+        skel_ = nullptr;
+        throw ProbeError(fmt::format("cannot set up the ring buffer: {}", std::strerror(errno)));
+    }
+}
+
+Probe::~Probe() {
+    if (rb_) ring_buffer__free(rb_);
+    if (skel_) tcptrail_bpf::destroy(skel_);
+}
+
+int Probe::on_record(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<Probe*>(ctx);
+    if (size < sizeof(tt_event)) {
+        ++self->bad_records_;
+        return 0;
+    }
+    ++self->delivered_;
+    self->handler_.on_event(*static_cast<const tt_event*>(data));
+    return 0;
+}
+
+void Probe::wait(int timeout_ms) {
+    // Returns early only when the BPF side forces a wake-up (the buffer is filling).
+    ring_buffer__poll(rb_, timeout_ms);
+}
+
+uint64_t Probe::drain() {
+    uint64_t before = delivered_;
+    ring_buffer__consume(rb_);
+    return delivered_ - before;
+}
+
+uint64_t Probe::ringbuf_drops() const {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return 0;
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+    uint32_t key = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.ringbuf_drops), &key, per_cpu.data()) != 0) return 0;
+    uint64_t sum = 0;
+    for (uint64_t v : per_cpu) sum += v;
+    return sum;
+}
+
+uint64_t Probe::recursion_misses() const {
+    uint64_t sum = 0;
+    for (int fd : prog_fds_) {
+        bpf_prog_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) sum += info.recursion_misses;
+    }
+    return sum;
+}
+
+}  // namespace tcptrail::probe

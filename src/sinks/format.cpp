@@ -1,0 +1,32 @@
+#include "sinks/format.hpp"
+
+#include <arpa/inet.h>
+
+namespace tcptrail::sinks {
+
+std::string addr_string(uint8_t family, const uint8_t* addr) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf))) return "?";
+    return buf;
+}
+
+void append_json_string(fmt::memory_buffer& out, std::string_view s) {
+    out.push_back('"');
+    for (unsigned char ch : s) {
+        switch (ch) {
+            case '"': out.append(std::string_view("\\\"")); break;
+            case '\\': out.append(std::string_view("\\\\")); break;
+            case '\n': out.append(std::string_view("\\n")); break;
+            case '\t': out.append(std::string_view("\\t")); break;
+            default:
+                if (ch < 0x20 || ch >= 0x7f) {
+                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(ch));
+                } else {
+                    out.push_back(static_cast<char>(ch));
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+}  // namespace tcptrail::sinks

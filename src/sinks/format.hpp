@@ -1,0 +1,22 @@
+// Small formatting helpers shared by the text sinks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "core/record.hpp"
+
+namespace tcptrail::sinks {
+
+std::string addr_string(uint8_t family, const uint8_t* addr);  // family 4 or 6
+inline std::string laddr_string(const core::SocketTuple& t) { return addr_string(t.family, t.laddr.data()); }
+inline std::string raddr_string(const core::SocketTuple& t) { return addr_string(t.family, t.raddr.data()); }
+
+// Appends s as a JSON string literal (quotes included). Bytes outside printable
+// ASCII are escaped as \u00XX so any comm or path stays valid JSON.
+void append_json_string(fmt::memory_buffer& out, std::string_view s);
+
+}  // namespace tcptrail::sinks

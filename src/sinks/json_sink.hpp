@@ -1,0 +1,23 @@
+// JSON Lines: {"type":"conn"}, {"type":"event"}, {"type":"lost"} objects, one per line.
+#pragma once
+
+#include "core/record.hpp"
+#include "sinks/output_stream.hpp"
+#include "sinks/time_base.hpp"
+
+namespace tcptrail::sinks {
+
+class JsonSink : public core::Output {
+public:
+    JsonSink(OutputStream& out, TimeBase time) : out_(out), time_(time) {}
+
+    void on_conn(const core::ConnRecord& rec) override;
+    void on_event(const core::EventRecord& ev) override;
+    void on_lost(uint64_t count, core::LossReason reason) override;
+
+private:
+    OutputStream& out_;
+    TimeBase time_;
+};
+
+}  // namespace tcptrail::sinks
