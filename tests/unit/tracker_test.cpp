@@ -1,0 +1,422 @@
+// Timeline reconstruction from synthetic event sequences.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "core/tcp_state.hpp"
+#include "core/tracker.hpp"
+#include "event_builder.hpp"
+
+namespace tcptrail::testing {
+namespace {
+
+using core::ClosedBy;
+using core::Role;
+
+std::vector<std::string> names(const core::ConnRecord& r) {
+    std::vector<std::string> out;
+    for (const auto& s : r.states) out.emplace_back(core::state_name(s.state));
+    return out;
+}
+
+class TrackerTest : public ::testing::Test {
+protected:
+    CollectingOutput out;
+    core::TrackerOptions opts;
+    std::unique_ptr<core::Tracker> tracker;
+
+    void SetUp() override { make(); }
+    void make() { tracker = std::make_unique<core::Tracker>(out, opts); }
+    void feed(const tt_event& e) { tracker->on_event(e); }
+    void end() { tracker->finish(UINT64_MAX); }
+};
+
+TEST_F(TrackerTest, ClientActiveCloseIsLocalWithTimeWaitAndPayloadBytes) {
+    SocketScript c(100, 0, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 4242, "curl"));
+    SocketScript est(100, 40000, 80);
+    est.bytes_acked = 1;  // our SYN, acked
+    est.total_retrans = 0;
+    feed(est.state(TT_SYN_SENT, TT_ESTABLISHED, 0.4));
+    est.bytes_acked = 1 + 500;
+    feed(SocketScript::in_task(est.state(TT_ESTABLISHED, TT_FIN_WAIT1, 10), 4242, "curl"));
+    est.bytes_acked = 1 + 500 + 1;  // FIN acked too
+    est.bytes_received = 2000 + 1;  // peer's FIN
+    est.sk_bits = TT_SK_ALL_ACKED | TT_SK_PEER_FIN | TT_SK_ORPHAN;
+    feed(est.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 10.2));
+    feed(est.state(TT_FIN_WAIT2, TT_CLOSE, 10.3));
+    end();
+
+    ASSERT_EQ(out.conns.size(), 1u);
+    const auto& r = out.conns[0];
+    EXPECT_EQ(r.role, Role::Client);
+    EXPECT_EQ(r.pid, 4242u);
+    EXPECT_EQ(r.comm, "curl");
+    EXPECT_EQ(r.tuple.lport, 40000);  // learnt after SYN_SENT
+    EXPECT_EQ(r.tuple.rport, 80);
+    EXPECT_EQ(names(r), (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE"}));
+    EXPECT_EQ(r.handshake_us, 400u);
+    EXPECT_EQ(r.closed_by, ClosedBy::Local);
+    EXPECT_TRUE(r.time_wait);
+    EXPECT_EQ(r.bytes_sent, 500u);
+    EXPECT_EQ(r.bytes_received, 2000u);
+    EXPECT_FALSE(r.partial);
+    EXPECT_FALSE(r.open);
+    EXPECT_EQ(r.cgroup_id, 77u);
+    EXPECT_EQ(r.end_ns - r.start_ns, 10'300'000u);
+}
+
+TEST_F(TrackerTest, FinWait2MiniSocketWithoutPeerFinIsNotShownAsTimeWait) {
+    SocketScript c(1, 40000, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 1, "a"));
+    c.bytes_acked = 1;
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2));
+    c.bytes_acked = 2;
+    c.sk_bits = TT_SK_ALL_ACKED | TT_SK_ORPHAN;
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 3));
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 3));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(names(out.conns[0]), (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE"}));
+    EXPECT_TRUE(out.conns[0].time_wait);
+    EXPECT_EQ(out.conns[0].bytes_sent, 0u);
+    EXPECT_EQ(out.conns[0].bytes_received, 0u);
+}
+
+TEST_F(TrackerTest, ServerPassiveCloseIsRemoteAndOwnedByAcceptorNotSoftirq) {
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "nginx-master"));
+    SocketScript s(2, 8080, 51000);
+    s.softirq_pid = 999;  // a bystander task on the CPU
+    s.srtt_us8 = 8 * 120;
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 5.01));
+    feed(SocketScript::in_task(s.simple(TT_EV_ACCEPT, TT_ESTABLISHED, 7.01), 501, "nginx-worker"));
+    s.bytes_received = 300 + 1;
+    s.sk_bits = TT_SK_PEER_FIN;
+    feed(s.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 20));
+    feed(SocketScript::in_task(s.state(TT_CLOSE_WAIT, TT_LAST_ACK, 21), 501, "nginx-worker"));
+    s.bytes_acked = 900 + 1;
+    s.sk_bits = TT_SK_PEER_FIN | TT_SK_ALL_ACKED;
+    feed(s.state(TT_LAST_ACK, TT_CLOSE, 21.5));
+    end();
+
+    ASSERT_EQ(out.conns.size(), 1u);
+    const auto& r = out.conns[0];
+    EXPECT_EQ(r.role, Role::Server);
+    EXPECT_EQ(r.pid, 501u);
+    EXPECT_EQ(r.comm, "nginx-worker");
+    EXPECT_EQ(names(r), (std::vector<std::string>{"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSE"}));
+    EXPECT_EQ(r.accept_wait_us, 2000u);
+    EXPECT_EQ(r.handshake_us, 120u + 10u);  // first RTT sample + SYN_RECV->ESTABLISHED
+    EXPECT_EQ(r.closed_by, ClosedBy::Remote);
+    EXPECT_FALSE(r.time_wait);
+    EXPECT_EQ(r.bytes_sent, 900u);
+    EXPECT_EQ(r.bytes_received, 300u);
+}
+
+TEST_F(TrackerTest, NeverAcceptedServerFallsBackToListenerOwner) {
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    SocketScript s(2, 8080, 51000);
+    s.softirq_pid = 999;
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 5.01));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].pid, 500u);
+    EXPECT_EQ(out.conns[0].comm, "srv");
+    EXPECT_TRUE(out.conns[0].open);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Open);
+    EXPECT_FALSE(out.conns[0].accept_wait_us.has_value());
+}
+
+TEST_F(TrackerTest, ServerWithUnknownListenerHasNoOwnerRatherThanBystander) {
+    SocketScript s(2, 8080, 51000);
+    s.softirq_pid = 999;
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 5.01));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_FALSE(out.conns[0].pid.has_value());
+}
+
+TEST_F(TrackerTest, RefusedConnection) {
+    SocketScript c(1, 0, 9);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "nc"));
+    SocketScript c2(1, 40001, 9);
+    feed(c2.simple(TT_EV_RESET_RECEIVED, TT_SYN_SENT, 0.1));
+    tt_event close = c2.state(TT_SYN_SENT, TT_CLOSE, 0.1);
+    close.sk_err = ECONNREFUSED;
+    feed(close);
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    const auto& r = out.conns[0];
+    EXPECT_EQ(r.closed_by, ClosedBy::Refused);
+    EXPECT_EQ(r.error, ECONNREFUSED);
+    EXPECT_FALSE(r.handshake_us.has_value());
+    EXPECT_EQ(r.resets_received, 1u);
+    EXPECT_EQ(names(r), (std::vector<std::string>{"SYN_SENT", "CLOSE"}));
+}
+
+TEST_F(TrackerTest, HandshakeTimeout) {
+    SocketScript c(1, 40001, 9);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "nc"));
+    c.total_retrans = 3;
+    tt_event close = c.state(TT_SYN_SENT, TT_CLOSE, 7000);
+    close.sk_err = ETIMEDOUT;
+    feed(close);
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Timeout);
+    EXPECT_EQ(out.conns[0].syn_retrans, 3u);
+    EXPECT_EQ(out.conns[0].error, ETIMEDOUT);
+}
+
+TEST_F(TrackerTest, SynRetransmitCountsAndHandshakeIncludesTheWait) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.simple(TT_EV_RETRANSMIT, TT_SYN_SENT, 1000));
+    c.total_retrans = 1;
+    c.bytes_acked = 1;
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1000.3));
+    c.total_retrans = 3;  // two data retransmits later
+    feed(c.simple(TT_EV_RETRANSMIT, TT_ESTABLISHED, 1200));
+    feed(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 1300));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].syn_retrans, 1u);
+    EXPECT_EQ(out.conns[0].handshake_us, 1'000'300u);
+    EXPECT_EQ(out.conns[0].retrans, 2u);
+}
+
+TEST_F(TrackerTest, FinRetransmitsAreCountedApartFromData) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2));
+    feed(c.simple(TT_EV_RETRANSMIT, TT_FIN_WAIT1, 200));
+    c.total_retrans = 1;
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 201));
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 201));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].fin_retrans, 1u);
+    EXPECT_EQ(out.conns[0].retrans, 0u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Local);
+}
+
+TEST_F(TrackerTest, SynackRetransmitGivesServerHandshakeFromFirstSynack) {
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    // The request socket's retransmit: addresses of the future child, first SYN-ACK time.
+    SocketScript req(1, 8080, 51000);
+    tt_event syn = req.simple(TT_EV_SYNACK_RETRANS, TT_NEW_SYN_RECV, 1010);
+    syn.aux = 1;
+    syn.aux64 = (1'000'000'000ULL + 10 * kMs) / 1000;  // first SYN-ACK at t=10 ms
+    syn.flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
+    feed(syn);
+    SocketScript s(2, 8080, 51000);
+    s.total_retrans = 1;  // inherited from the request socket
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 1020));
+    feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 1020.05));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].synack_retrans, 1u);
+    EXPECT_EQ(out.conns[0].handshake_us, 1'010'050u);
+    EXPECT_EQ(out.conns[0].retrans, 0u);  // the inherited SYN-ACK retransmit is not data
+}
+
+TEST_F(TrackerTest, AbortWithResetTracedAfterCloseIsResetLocal) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(SocketScript::in_task(c.state(TT_ESTABLISHED, TT_CLOSE, 5), 7, "cli"));
+    feed(c.simple(TT_EV_RESET_SENT, TT_CLOSE, 5.001));  // the kernel traces the RST after CLOSE
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::ResetLocal);
+    EXPECT_EQ(out.conns[0].resets_sent, 1u);
+    EXPECT_FALSE(out.conns[0].time_wait);
+}
+
+TEST_F(TrackerTest, ResetReceivedIsResetRemote) {
+    SocketScript s(2, 8080, 51000);
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 0));
+    feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 0.1));
+    feed(s.simple(TT_EV_RESET_RECEIVED, TT_ESTABLISHED, 3));
+    tt_event close = s.state(TT_ESTABLISHED, TT_CLOSE, 3);
+    close.sk_err = ECONNRESET;
+    feed(close);
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::ResetRemote);
+    EXPECT_EQ(out.conns[0].error, ECONNRESET);
+}
+
+TEST_F(TrackerTest, SimultaneousCloseIsBoth) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2));
+    c.sk_bits = TT_SK_PEER_FIN;
+    feed(c.state(TT_FIN_WAIT1, TT_CLOSING, 2.1));
+    c.sk_bits = TT_SK_PEER_FIN | TT_SK_ALL_ACKED;
+    feed(c.state(TT_CLOSING, TT_CLOSE, 2.2));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Both);
+    EXPECT_TRUE(out.conns[0].time_wait);
+    EXPECT_EQ(names(out.conns[0]),
+              (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "CLOSING", "TIME_WAIT", "CLOSE"}));
+}
+
+TEST_F(TrackerTest, EstablishedTimeoutIsTimeout) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    tt_event close = c.state(TT_ESTABLISHED, TT_CLOSE, 9000);
+    close.sk_err = ETIMEDOUT;
+    feed(close);
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Timeout);
+}
+
+TEST_F(TrackerTest, SimultaneousOpenStaysClient) {
+    SocketScript c(1, 5000, 5001);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "peer"));
+    feed(c.state(TT_SYN_SENT, TT_SYN_RECV, 0.2));
+    feed(c.state(TT_SYN_RECV, TT_ESTABLISHED, 0.5));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].role, Role::Client);
+    EXPECT_EQ(out.conns[0].handshake_us, 500u);
+    EXPECT_EQ(names(out.conns[0]), (std::vector<std::string>{"SYN_SENT", "SYN_RECV", "ESTABLISHED"}));
+}
+
+TEST_F(TrackerTest, MidLifeConnectionIsPartialAndUnknown) {
+    SocketScript c(1, 40001, 80);
+    c.total_retrans = 5;  // retransmits from before tracing are not ours to report
+    feed(SocketScript::in_task(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 100), 9, "app"));
+    c.total_retrans = 6;
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 101));
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 101));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    const auto& r = out.conns[0];
+    EXPECT_TRUE(r.partial);
+    EXPECT_EQ(r.role, Role::Unknown);
+    EXPECT_EQ(r.pid, 9u);
+    EXPECT_EQ(names(r), (std::vector<std::string>{"ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE"}));
+    EXPECT_EQ(r.closed_by, ClosedBy::Local);
+    EXPECT_FALSE(r.handshake_us.has_value());
+    EXPECT_EQ(r.retrans, 1u);
+}
+
+TEST_F(TrackerTest, ReusedKernelAddressIsNeverMerged) {
+    // Same tuple, same netns, new socket (new cookie) right after the first one closed.
+    for (uint64_t cookie : {10u, 11u}) {
+        SocketScript c(cookie, 40001, 80);
+        double t = cookie == 10 ? 0 : 3;
+        feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, t), 7, "cli"));
+        feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, t + 1));
+        feed(SocketScript::in_task(c.state(TT_ESTABLISHED, TT_CLOSE, t + 2), 7, "cli"));
+        feed(c.simple(TT_EV_RESET_SENT, TT_CLOSE, t + 2));
+    }
+    end();
+    ASSERT_EQ(out.conns.size(), 2u);
+    EXPECT_NE(out.conns[0].id, out.conns[1].id);
+    EXPECT_EQ(out.conns[0].states.size(), 3u);
+    EXPECT_EQ(out.conns[1].states.size(), 3u);
+    EXPECT_EQ(out.conns[0].resets_sent, 1u);
+    EXPECT_EQ(out.conns[1].resets_sent, 1u);
+}
+
+TEST_F(TrackerTest, ClosedRecordWaitsForGraceThenIsReleased) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.state(TT_SYN_SENT, TT_CLOSE, 1));
+    EXPECT_TRUE(out.conns.empty());
+    tracker->advance(c.base(TT_EV_STATE, 1 + 10).ts_ns);
+    EXPECT_TRUE(out.conns.empty());
+    tracker->advance(c.base(TT_EV_STATE, 1 + 51).ts_ns);
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(tracker->open_connections(), 0u);
+}
+
+TEST_F(TrackerTest, FiltersApplyToTheOwnerNotTheBystander) {
+    opts.filter.comm = "wanted";
+    make();
+    SocketScript a(1, 40001, 80), b(2, 40002, 80);
+    a.softirq_pid = 1;
+    feed(SocketScript::in_task(a.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "wanted"));
+    feed(SocketScript::in_task(b.state(TT_CLOSE, TT_SYN_SENT, 0), 8, "other"));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].comm, "wanted");
+    EXPECT_EQ(tracker->stats().filtered, 1u);
+}
+
+TEST_F(TrackerTest, MinHandshakeFilter) {
+    opts.filter.min_handshake_us = 900'000;
+    make();
+    SocketScript fast(1, 40001, 80), slow(2, 40002, 80);
+    feed(SocketScript::in_task(fast.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    feed(fast.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(SocketScript::in_task(slow.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    feed(slow.state(TT_SYN_SENT, TT_ESTABLISHED, 1001));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].handshake_us, 1'001'000u);
+}
+
+TEST_F(TrackerTest, EventsCarryConnectionIdsWhenRequested) {
+    opts.emit_events = true;
+    make();
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    ASSERT_EQ(out.events.size(), 2u);
+    EXPECT_EQ(out.events[0].conn_id, out.events[1].conn_id);
+    EXPECT_NE(out.events[0].conn_id, 0u);
+}
+
+TEST_F(TrackerTest, LossIsPassedOn) {
+    tracker->on_lost(0, core::LossReason::RingbufFull);
+    tracker->on_lost(12, core::LossReason::RingbufFull);
+    ASSERT_EQ(out.losses.size(), 1u);
+    EXPECT_EQ(out.losses[0].first, 12u);
+}
+
+TEST_F(TrackerTest, UnknownEventKindsAreIgnored) {
+    SocketScript c(1, 40001, 80);
+    feed(c.simple(200, TT_ESTABLISHED, 0));
+    end();
+    EXPECT_TRUE(out.conns.empty());
+}
+
+TEST(TupleTest, V4MappedIpv6IsReportedAsIpv4) {
+    tt_event e{};
+    e.family = 10;
+    const uint8_t mapped_l[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 1};
+    const uint8_t mapped_r[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 2};
+    std::memcpy(e.laddr, mapped_l, 16);
+    std::memcpy(e.raddr, mapped_r, 16);
+    core::SocketTuple t = core::tuple_of(e);
+    EXPECT_EQ(t.family, 4);
+    EXPECT_EQ(t.laddr[0], 192);
+    EXPECT_EQ(t.raddr[3], 2);
+}
+
+TEST(StateNames, RoundTrip) {
+    for (uint8_t s = TT_ESTABLISHED; s <= TT_NEW_SYN_RECV; ++s) {
+        EXPECT_EQ(core::state_from_name(core::state_name(s)), s);
+    }
+    EXPECT_EQ(core::state_name(0), "UNKNOWN");
+    EXPECT_EQ(core::state_name(200), "UNKNOWN");
+}
+
+}  // namespace
+}  // namespace tcptrail::testing
