@@ -37,14 +37,14 @@ void install_signal_handlers() {
     signal(SIGPIPE, SIG_IGN);
 }
 
-// Probe -> tracker: the live path's only per-event hop.
-class TrackerFeed : public probe::EventHandler {
+// Probe -> reconstruction input: the live path's only per-event hop.
+class StreamFeed : public probe::EventHandler {
 public:
-    explicit TrackerFeed(core::Tracker& t) : tracker_(t) {}
-    void on_event(const tt_event& e) override { tracker_.on_event(e); }
+    explicit StreamFeed(core::EventStream& s) : stream_(s) {}
+    void on_event(const tt_event& e) override { stream_.on_event(e); }
 
 private:
-    core::Tracker& tracker_;
+    core::EventStream& stream_;
 };
 
 // Reports growth of a cumulative kernel counter as loss.
@@ -76,7 +76,8 @@ int run_trace(const TraceOptions& opts) {
     topts.filter.comm = opts.comm;
     if (opts.min_handshake_ms) topts.filter.min_handshake_us = static_cast<uint64_t>(*opts.min_handshake_ms * 1000.0);
     core::Tracker tracker(*sink, topts);
-    TrackerFeed feed(tracker);
+    core::EventStream& input = tracker;
+    StreamFeed feed(input);
 
     probe::ProbeConfig pcfg;
     pcfg.family = opts.ipv4_only ? 4 : opts.ipv6_only ? 6 : 0;
@@ -100,8 +101,8 @@ int run_trace(const TraceOptions& opts) {
         opts.duration_s ? start_ns + static_cast<uint64_t>(*opts.duration_s * 1e9) : UINT64_MAX;
     LossCounter drops, misses;
     auto account_losses = [&] {
-        tracker.on_lost(drops.take(probe->ringbuf_drops()), core::LossReason::RingbufFull);
-        tracker.on_lost(misses.take(probe->recursion_misses()), core::LossReason::Recursion);
+        input.on_lost(drops.take(probe->ringbuf_drops()), core::LossReason::RingbufFull);
+        input.on_lost(misses.take(probe->recursion_misses()), core::LossReason::Recursion);
     };
 
     int exit_code = 0;
@@ -118,13 +119,13 @@ int run_trace(const TraceOptions& opts) {
         now = monotonic_ns();
         probe->drain();
         account_losses();
-        tracker.advance(now);
+        input.advance(now);
         if (!out.flush()) break;
     }
     // Final drain, then report what is still open.
     probe->drain();
     account_losses();
-    tracker.finish(monotonic_ns());
+    input.finish(monotonic_ns());
     out.flush();
     if (!out.error().empty()) {
         fmt::print(stderr, "tcptrail: cannot write output: {}\n", out.error());

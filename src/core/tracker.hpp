@@ -2,11 +2,8 @@
 // timelines and their derived figures. Pure (no I/O, no clock): live tracing and
 // replay feed it the same inputs and get the same outputs.
 //
-// Inputs, in stream order:
-//   on_event(e)   one kernel event
-//   on_lost(n,r)  n events that never arrived
-//   advance(t)    "every event up to monotonic time t has been delivered"
-//   finish(t)     end of trace: flush everything, report still-open sockets
+// Its input is an EventStream; finish() flushes every pending record and
+// reports still-open sockets.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/event_stream.hpp"
 #include "core/record.hpp"
 #include "tcptrail/events.h"
 
@@ -46,14 +44,14 @@ struct TrackerStats {
     uint64_t filtered = 0;
 };
 
-class Tracker {
+class Tracker : public EventStream {
 public:
     Tracker(Output& out, TrackerOptions opts);
 
-    void on_event(const tt_event& e);
-    void on_lost(uint64_t count, LossReason reason);
-    void advance(uint64_t now_ns);
-    void finish(uint64_t now_ns);
+    void on_event(const tt_event& e) override;
+    void on_lost(uint64_t count, LossReason reason) override;
+    void advance(uint64_t now_ns) override;
+    void finish(uint64_t now_ns) override;
 
     size_t open_connections() const { return conns_.size(); }
     const TrackerStats& stats() const { return stats_; }
