@@ -60,11 +60,53 @@ uint64_t Tracker::listener_key(uint32_t netns, uint16_t lport) {
 
 Tracker::Conn* Tracker::find(uint64_t cookie) {
     auto it = conns_.find(cookie);
-    return it == conns_.end() ? nullptr : &it->second;
+    if (it == conns_.end()) return nullptr;
+    lru_touch(it->second);
+    return &it->second;
+}
+
+void Tracker::lru_unlink(Conn& c) {
+    (c.lru_prev ? c.lru_prev->lru_next : lru_oldest_) = c.lru_next;
+    (c.lru_next ? c.lru_next->lru_prev : lru_newest_) = c.lru_prev;
+    c.lru_prev = c.lru_next = nullptr;
+}
+
+void Tracker::lru_touch(Conn& c) {
+    if (lru_newest_ == &c) return;
+    if (c.lru_prev || c.lru_next || lru_oldest_ == &c) lru_unlink(c);
+    c.lru_prev = lru_newest_;
+    if (lru_newest_) lru_newest_->lru_next = &c;
+    lru_newest_ = &c;
+    if (!lru_oldest_) lru_oldest_ = &c;
+}
+
+void Tracker::erase(Conn& c) {
+    lru_unlink(c);
+    conns_.erase(c.cookie);
+}
+
+void Tracker::evict_over_cap() {
+    while (conns_.size() > opts_.max_conns && lru_oldest_) {
+        Conn& victim = *lru_oldest_;
+        if (victim.closed) {
+            finalize(victim, false);  // complete already: release it early rather than lose it
+        } else {
+            ++stats_.evicted;
+            ++unreported_evictions_;
+        }
+        erase(victim);
+    }
+}
+
+void Tracker::report_evictions() {
+    if (unreported_evictions_) out_.on_lost(unreported_evictions_, LossReason::Evicted);
+    unreported_evictions_ = 0;
 }
 
 Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
     Conn& c = conns_[e.cookie];
+    c.cookie = e.cookie;
+    lru_touch(c);
     c.rec.id = next_id_++;
     c.rec.tuple = tuple_of(e);
     c.rec.cgroup_id = e.cgroup_id;
@@ -117,6 +159,7 @@ void Tracker::on_event(const tt_event& e) {
         case TT_EV_ACCEPT: on_accept(e); break;
         default: return;  // unknown kinds from a newer capture are skipped
     }
+    if (conns_.size() > opts_.max_conns) evict_over_cap();
     if (e.ts_ns > kReorderMarginNs) release_closed(e.ts_ns - kReorderMarginNs);
 }
 
@@ -294,19 +337,22 @@ void Tracker::on_lost(uint64_t count, LossReason reason) {
     if (count) out_.on_lost(count, reason);
 }
 
-void Tracker::advance(uint64_t now_ns) { release_closed(now_ns); }
+void Tracker::advance(uint64_t now_ns) {
+    release_closed(now_ns);
+    report_evictions();
+}
 
 void Tracker::release_closed(uint64_t watermark_ns) {
     while (!closed_queue_.empty()) {
         auto it = conns_.find(closed_queue_.front());
-        if (it == conns_.end()) {
+        if (it == conns_.end() || !it->second.closed) {  // already released early
             closed_queue_.pop_front();
             continue;
         }
         if (it->second.rec.end_ns + opts_.close_grace_ns > watermark_ns) break;
         closed_queue_.pop_front();
         finalize(it->second, false);
-        conns_.erase(it);
+        erase(it->second);
     }
 }
 
@@ -322,6 +368,8 @@ void Tracker::finish(uint64_t now_ns) {
         finalize(*c, true);
     }
     conns_.clear();
+    lru_oldest_ = lru_newest_ = nullptr;
+    report_evictions();
 }
 
 namespace {

@@ -36,12 +36,16 @@ struct TrackerOptions {
     uint64_t close_grace_ns = 50'000'000;
     // Forget SYN-ACK retransmit notes whose child never appeared.
     uint64_t synack_note_ttl_ns = 300'000'000'000ULL;
+    // Cap on tracked sockets; beyond it the least recently active one is evicted
+    // (reported as lost, reason "evicted").
+    size_t max_conns = 1'000'000;
 };
 
 struct TrackerStats {
     uint64_t events = 0;
     uint64_t records = 0;
     uint64_t filtered = 0;
+    uint64_t evicted = 0;
 };
 
 class Tracker : public EventStream {
@@ -78,6 +82,9 @@ private:
         bool peer_fin_at_close = false;
         std::optional<uint64_t> first_synack_us;
         bool owner_from_accept = false;
+        uint64_t cookie = 0;
+        Conn* lru_prev = nullptr;  // least-recently-active order, for eviction
+        Conn* lru_next = nullptr;
     };
     struct Owner {
         uint32_t pid;
@@ -103,6 +110,12 @@ private:
     void set_owner(Conn& c, const tt_event& e);
     static uint64_t listener_key(uint32_t netns, uint16_t lport);
 
+    void lru_touch(Conn& c);
+    void lru_unlink(Conn& c);
+    void erase(Conn& c);
+    void evict_over_cap();
+    void report_evictions();
+
     void release_closed(uint64_t watermark_ns);
     void finalize(Conn& c, bool still_open);
     void emit_event(const tt_event& e, uint64_t conn_id);
@@ -117,6 +130,9 @@ private:
     std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
     std::deque<uint64_t> closed_queue_;  // cookies of closed sockets, in close order
     uint64_t last_note_sweep_ns_ = 0;
+    Conn* lru_oldest_ = nullptr;
+    Conn* lru_newest_ = nullptr;
+    uint64_t unreported_evictions_ = 0;
 };
 
 }  // namespace tcptrail::core

@@ -397,6 +397,40 @@ TEST_F(TrackerTest, UnknownEventKindsAreIgnored) {
     EXPECT_TRUE(out.conns.empty());
 }
 
+TEST_F(TrackerTest, OverCapEvictsLeastRecentlyActiveAndCountsIt) {
+    opts.max_conns = 2;
+    make();
+    SocketScript a(1, 40001, 80), b(2, 40002, 80), c(3, 40003, 80);
+    feed(SocketScript::in_task(a.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    feed(SocketScript::in_task(b.state(TT_CLOSE, TT_SYN_SENT, 1), 7, "c"));
+    feed(a.state(TT_SYN_SENT, TT_ESTABLISHED, 2));  // a is now more recent than b
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 3), 7, "c"));
+    EXPECT_EQ(tracker->open_connections(), 2u);
+    EXPECT_EQ(tracker->stats().evicted, 1u);
+    tracker->advance(c.base(TT_EV_STATE, 4).ts_ns);
+    ASSERT_EQ(out.losses.size(), 1u);
+    EXPECT_EQ(out.losses[0].first, 1u);
+    EXPECT_EQ(out.losses[0].second, core::LossReason::Evicted);
+    end();
+    ASSERT_EQ(out.conns.size(), 2u);  // a and c survive; b was evicted
+    EXPECT_EQ(out.conns[0].tuple.lport, 40001);
+    EXPECT_EQ(out.conns[1].tuple.lport, 40003);
+}
+
+TEST_F(TrackerTest, EvictingAClosedSocketReleasesItsRecordInstead) {
+    opts.max_conns = 1;
+    make();
+    SocketScript a(1, 40001, 80), b(2, 40002, 80);
+    feed(SocketScript::in_task(a.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    feed(a.state(TT_SYN_SENT, TT_CLOSE, 1));
+    feed(SocketScript::in_task(b.state(TT_CLOSE, TT_SYN_SENT, 2), 7, "c"));
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(tracker->stats().evicted, 0u);
+    end();
+    EXPECT_EQ(out.conns.size(), 2u);
+    EXPECT_TRUE(out.losses.empty());
+}
+
 TEST(TupleTest, V4MappedIpv6IsReportedAsIpv4) {
     tt_event e{};
     e.family = 10;
