@@ -24,6 +24,7 @@ enum tt_event_type {
 	TT_EV_RESET_SENT = 4,     /* tcp_send_reset */
 	TT_EV_RESET_RECEIVED = 5, /* tcp_receive_reset */
 	TT_EV_ACCEPT = 6,         /* accept()/accept4() returned a socket */
+	TT_EV_EXISTING = 7,       /* socket found at start (sock_diag), new_state = its state */
 };
 
 /* Bits of tt_event.flags */
@@ -32,6 +33,7 @@ enum tt_event_flags {
 	TT_F_MINISOCK = 1 << 1,    /* sk was a request or TIME_WAIT mini-socket */
 	TT_F_HAS_REASON = 1 << 2,  /* aux holds the kernel's sk_rst_reason */
 	TT_F_NO_COUNTERS = 1 << 3, /* counters below were not read */
+	TT_F_OWNER_KNOWN = 1 << 4, /* TT_EV_EXISTING: pid/comm are the socket's owner */
 };
 
 /* Bits of tt_event.sk_bits: facts about the socket when the event fired. */

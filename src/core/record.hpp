@@ -58,6 +58,7 @@ struct ConnRecord {
     std::string comm;  // empty when pid is unknown
     uint64_t start_ns = 0;
     uint64_t end_ns = 0;  // 0 while open
+    uint64_t duration_us = 0;  // to the end, or to the end of tracing while open
     std::vector<StateStamp> states;
     std::optional<uint64_t> handshake_us;
     std::optional<uint64_t> accept_wait_us;

@@ -116,7 +116,7 @@ Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
     if (role == Role::Server) {
         // Until accept() names the owner, the listener's owner is the best guess.
         auto it = listeners_.find(listener_key(e.netns, e.lport));
-        if (it != listeners_.end()) {
+        if (it != listeners_.end() && it->second.known) {
             c.rec.pid = it->second.pid;
             c.rec.comm = it->second.comm;
         }
@@ -157,6 +157,7 @@ void Tracker::on_event(const tt_event& e) {
         case TT_EV_RESET_SENT: on_reset(e, true); break;
         case TT_EV_RESET_RECEIVED: on_reset(e, false); break;
         case TT_EV_ACCEPT: on_accept(e); break;
+        case TT_EV_EXISTING: on_existing(e); break;
         default: return;  // unknown kinds from a newer capture are skipped
     }
     if (conns_.size() > opts_.max_conns) evict_over_cap();
@@ -170,7 +171,7 @@ void Tracker::on_state(const tt_event& e) {
     if (!c) {
         if (to == TT_LISTEN) {
             uint64_t key = listener_key(e.netns, e.lport);
-            listeners_[key] = Owner{e.pid, comm_of(e)};
+            listeners_[key] = Owner{e.pid, comm_of(e), true};
             listener_cookies_[e.cookie] = key;
             emit_event(e, 0);
             return;
@@ -333,6 +334,37 @@ void Tracker::on_accept(const tt_event& e) {
     emit_event(e, c->rec.id);
 }
 
+void Tracker::on_existing(const tt_event& e) {
+    const bool owner_known = (e.flags & TT_F_OWNER_KNOWN) != 0;
+    if (e.new_state == TT_LISTEN) {
+        uint64_t key = listener_key(e.netns, e.lport);
+        Owner& o = listeners_[key];
+        if (owner_known || !o.known) o = Owner{e.pid, comm_of(e), owner_known};
+        listener_cookies_[e.cookie] = key;
+        emit_event(e, 0);
+        return;
+    }
+    if (Conn* known = find(e.cookie)) {  // its events arrived first
+        if (owner_known && !known->rec.pid) set_owner(*known, e);
+        return;
+    }
+    if (!is_valid_state(e.new_state) || e.new_state == TT_CLOSE) return;
+    // Found at start: role from the listening ports (listeners come first).
+    const Role role = listeners_.count(listener_key(e.netns, e.lport)) ? Role::Server : Role::Client;
+    Conn& c = create(e, role, true);
+    c.state = e.new_state;
+    c.rec.states.push_back({e.new_state, e.ts_ns});
+    if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c.established_ns = e.ts_ns;
+    if (sends_fin(e.new_state)) c.fin_sent = true;
+    if (e.new_state == TT_CLOSE_WAIT || e.new_state == TT_LAST_ACK) c.saw_close_wait = true;
+    if (owner_known) {
+        set_owner(c, e);
+        c.owner_from_accept = true;
+    }
+    take_counters(c, e);
+    emit_event(e, c.rec.id);
+}
+
 void Tracker::on_lost(uint64_t count, LossReason reason) {
     if (count) out_.on_lost(count, reason);
 }
@@ -364,7 +396,7 @@ void Tracker::finish(uint64_t now_ns) {
     std::sort(open.begin(), open.end(), [](const Conn* a, const Conn* b) { return a->rec.id < b->rec.id; });
     for (Conn* c : open) {
         c->rec.end_ns = 0;
-        (void)now_ns;
+        c->rec.duration_us = now_ns > c->rec.start_ns ? (now_ns - c->rec.start_ns) / 1000 : 0;
         finalize(*c, true);
     }
     conns_.clear();
@@ -401,7 +433,6 @@ ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_
 void Tracker::finalize(Conn& c, bool still_open) {
     ConnRecord& r = c.rec;
     r.open = still_open;
-    if (!r.states.empty()) r.start_ns = r.states.front().ts_ns;
 
     // Data retransmits: the kernel's count since the handshake, less FIN retransmits.
     if (c.have_retrans_base) {
@@ -421,6 +452,7 @@ void Tracker::finalize(Conn& c, bool still_open) {
     r.bytes_received = c.bytes_received > peer_fin ? c.bytes_received - peer_fin : 0;
 
     if (!still_open) {
+        r.duration_us = (r.end_ns - r.start_ns) / 1000;
         r.error = c.err_at_close;
         r.closed_by = classify_close(c.established_ns != 0, r.role, c.state_before_close, c.reset_received,
                                      r.resets_sent, c.err_at_close, c.saw_fin_wait1, c.saw_close_wait,

@@ -87,8 +87,9 @@ private:
         Conn* lru_next = nullptr;
     };
     struct Owner {
-        uint32_t pid;
+        uint32_t pid = 0;
         std::string comm;
+        bool known = false;  // listeners found at start may have no known owner
     };
     struct TupleHash {
         size_t operator()(const SocketTuple& t) const;
@@ -103,6 +104,7 @@ private:
     void on_synack_retransmit(const tt_event& e);
     void on_reset(const tt_event& e, bool sent);
     void on_accept(const tt_event& e);
+    void on_existing(const tt_event& e);
 
     Conn* find(uint64_t cookie);
     Conn& create(const tt_event& e, Role role, bool partial);

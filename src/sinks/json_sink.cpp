@@ -33,6 +33,7 @@ const char* event_name(uint8_t type) {
         case TT_EV_RESET_SENT: return "reset_sent";
         case TT_EV_RESET_RECEIVED: return "reset_received";
         case TT_EV_ACCEPT: return "accept";
+        case TT_EV_EXISTING: return "existing";
         default: return "unknown";
     }
 }
@@ -57,8 +58,7 @@ void JsonSink::on_conn(const core::ConnRecord& r) {
     } else {
         fmt::format_to(It(b), "\"{}\"", time_.rfc3339(r.end_ns));
     }
-    const uint64_t duration_us = r.open ? 0 : (r.end_ns - r.start_ns) / 1000;
-    fmt::format_to(It(b), ",\"duration_us\":{},\"states\":[", duration_us);
+    fmt::format_to(It(b), ",\"duration_us\":{},\"states\":[", r.duration_us);
     for (size_t i = 0; i < r.states.size(); ++i) {
         fmt::format_to(It(b), "{}{{\"state\":\"{}\",\"t_us\":{}}}", i ? "," : "", core::state_name(r.states[i].state),
                        (r.states[i].ts_ns - r.start_ns) / 1000);
@@ -109,7 +109,8 @@ void JsonSink::on_event(const core::EventRecord& ev) {
     } else if (!(e.flags & TT_F_NO_SOCKET)) {
         fmt::format_to(It(b), ",\"state\":\"{}\"", core::state_name(e.new_state));
     }
-    if (e.type == TT_EV_ACCEPT || (e.type == TT_EV_STATE && (e.new_state == TT_SYN_SENT || e.new_state == TT_LISTEN))) {
+    if (e.type == TT_EV_ACCEPT || (e.type == TT_EV_EXISTING && (e.flags & TT_F_OWNER_KNOWN)) ||
+        (e.type == TT_EV_STATE && (e.new_state == TT_SYN_SENT || e.new_state == TT_LISTEN))) {
         fmt::format_to(It(b), ",\"pid\":{},\"comm\":", e.pid);
         append_json_string(b, std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
     }

@@ -43,7 +43,7 @@ void TableSink::on_conn(const core::ConnRecord& r) {
                    r.open ? "open" : clock_time(time_, r.end_ns), r.pid ? fmt::format("{}", *r.pid) : "-",
                    r.pid ? r.comm : "-", core::role_name(r.role), endpoint(r.tuple, true), endpoint(r.tuple, false),
                    ms(r.handshake_us), retrans, closed ? closed : "open",
-                   r.open ? "-" : fmt::format("{:.3f}", (r.end_ns - r.start_ns) / 1e6), r.bytes_sent, r.bytes_received,
+                   fmt::format("{:.3f}", r.duration_us / 1e3), r.bytes_sent, r.bytes_received,
                    states, r.partial ? " (partial)" : "",
                    r.error ? fmt::format(" {}", core::errno_name(r.error)) : "");
     out_.end_record();
@@ -64,6 +64,7 @@ void TableSink::on_event(const core::EventRecord& ev) {
         case TT_EV_ACCEPT:
             what = fmt::format("accepted by {} ({})", e.pid, std::string(e.comm, strnlen(e.comm, sizeof(e.comm))));
             break;
+        case TT_EV_EXISTING: what = fmt::format("existing, {}", core::state_name(e.new_state)); break;
         default: what = "?"; break;
     }
     fmt::format_to(It(out_.buffer()), "  {} event id={} {} {} {}\n", clock_time(time_, e.ts_ns),

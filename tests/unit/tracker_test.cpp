@@ -431,6 +431,35 @@ TEST_F(TrackerTest, EvictingAClosedSocketReleasesItsRecordInstead) {
     EXPECT_TRUE(out.losses.empty());
 }
 
+TEST_F(TrackerTest, SocketsFoundAtStartArePartialWithRoleFromListeners) {
+    SocketScript l(1, 8080, 0), srv(2, 8080, 50000), cli(3, 50000, 8080);
+    tt_event listen = SocketScript::in_task(l.simple(TT_EV_EXISTING, TT_LISTEN, 0), 300, "server");
+    listen.flags = TT_F_OWNER_KNOWN;
+    feed(listen);
+    srv.bytes_received = 10;
+    feed(srv.simple(TT_EV_EXISTING, TT_ESTABLISHED, 0));  // owner unknown: never accepted
+    cli.bytes_acked = 1 + 10;
+    tt_event c = SocketScript::in_task(cli.simple(TT_EV_EXISTING, TT_ESTABLISHED, 0), 400, "client");
+    c.flags = TT_F_OWNER_KNOWN;
+    feed(c);
+    feed(SocketScript::in_task(cli.state(TT_ESTABLISHED, TT_FIN_WAIT1, 5), 400, "client"));
+    tracker->finish(cli.base(TT_EV_STATE, 100).ts_ns);
+    ASSERT_EQ(out.conns.size(), 2u);
+    const auto& s = out.conns[0];
+    EXPECT_EQ(s.role, Role::Server);
+    EXPECT_TRUE(s.partial);
+    EXPECT_EQ(s.pid, 300u);  // the listener's owner
+    EXPECT_EQ(s.bytes_received, 10u);
+    EXPECT_TRUE(s.open);
+    const auto& k = out.conns[1];
+    EXPECT_EQ(k.role, Role::Client);
+    EXPECT_EQ(k.pid, 400u);
+    EXPECT_EQ(k.bytes_sent, 10u);
+    EXPECT_EQ(names(k), (std::vector<std::string>{"ESTABLISHED", "FIN_WAIT1"}));
+    EXPECT_FALSE(k.handshake_us.has_value());
+    EXPECT_EQ(k.duration_us, 100'000u);  // open: up to the end of tracing
+}
+
 TEST(TupleTest, V4MappedIpv6IsReportedAsIpv4) {
     tt_event e{};
     e.family = 10;

@@ -1,0 +1,15 @@
+#include "core/socket_filter.hpp"
+
+#include <algorithm>
+#include <sys/socket.h>
+
+namespace tcptrail::core {
+
+bool SocketFilter::passes(const tt_event& e) const {
+    if (family && e.family != (family == 4 ? AF_INET : AF_INET6)) return false;
+    if (netns && e.netns != netns) return false;
+    if (ports.empty()) return true;
+    return std::any_of(ports.begin(), ports.end(), [&](uint16_t p) { return p == e.lport || p == e.rport; });
+}
+
+}  // namespace tcptrail::core

@@ -1,0 +1,214 @@
+#include "probe/sock_diag.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace tcptrail::probe {
+
+namespace {
+
+constexpr uint32_t kAllFullSocketStates =
+    (1u << TT_ESTABLISHED) | (1u << TT_SYN_SENT) | (1u << TT_SYN_RECV) | (1u << TT_FIN_WAIT1) |
+    (1u << TT_FIN_WAIT2) | (1u << TT_CLOSE_WAIT) | (1u << TT_LAST_ACK) | (1u << TT_LISTEN) | (1u << TT_CLOSING);
+
+struct Owner {
+    uint32_t pid;
+    std::string comm;
+};
+
+bool all_digits(const char* s) {
+    if (!*s) return false;
+    for (; *s; ++s) {
+        if (*s < '0' || *s > '9') return false;
+    }
+    return true;
+}
+
+std::string read_comm(const std::string& pid) {
+    int fd = ::open(fmt::format("/proc/{}/comm", pid).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    char buf[64] = {};
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    std::string s(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+}
+
+// Socket inode -> first process holding it, from /proc/*/fd. Also collects the
+// network namespaces in use (by inode, with a path to open each).
+void scan_processes(std::unordered_map<uint64_t, Owner>& owners, std::vector<std::pair<uint64_t, std::string>>& netns) {
+    std::set<uint64_t> seen_ns;
+    DIR* proc = opendir("/proc");
+    if (!proc) return;
+    while (dirent* d = readdir(proc)) {
+        if (!all_digits(d->d_name)) continue;
+        std::string pid = d->d_name;
+        struct stat st {};
+        std::string ns_path = fmt::format("/proc/{}/ns/net", pid);
+        if (::stat(ns_path.c_str(), &st) == 0 && seen_ns.insert(st.st_ino).second) netns.emplace_back(st.st_ino, ns_path);
+        std::string fd_dir = fmt::format("/proc/{}/fd", pid);
+        DIR* fds = opendir(fd_dir.c_str());
+        if (!fds) continue;
+        std::string comm;
+        while (dirent* f = readdir(fds)) {
+            if (!all_digits(f->d_name)) continue;
+            char target[64];
+            ssize_t n = readlinkat(dirfd(fds), f->d_name, target, sizeof(target) - 1);
+            if (n <= 9 || std::memcmp(target, "socket:[", 8) != 0) continue;
+            target[n] = 0;
+            uint64_t ino = std::strtoull(target + 8, nullptr, 10);
+            if (owners.count(ino)) continue;
+            if (comm.empty()) comm = read_comm(pid);
+            owners.emplace(ino, Owner{static_cast<uint32_t>(std::strtoul(pid.c_str(), nullptr, 10)), comm});
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    // Named namespaces nobody runs in (ip netns add) still hold sockets.
+    if (DIR* named = opendir("/run/netns")) {
+        while (dirent* d = readdir(named)) {
+            if (d->d_name[0] == '.') continue;
+            std::string path = fmt::format("/run/netns/{}", d->d_name);
+            struct stat st {};
+            if (::stat(path.c_str(), &st) == 0 && seen_ns.insert(st.st_ino).second) netns.emplace_back(st.st_ino, path);
+        }
+        closedir(named);
+    }
+}
+
+bool port_ok(const ProbeConfig& cfg, uint16_t lport, uint16_t rport) {
+    if (cfg.ports.empty()) return true;
+    return std::any_of(cfg.ports.begin(), cfg.ports.end(), [&](uint16_t p) { return p == lport || p == rport; });
+}
+
+// One inet_diag dump of `family` TCP sockets on `nl` (a socket in the target netns).
+bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg, uint64_t now_ns,
+                 const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
+    struct {
+        nlmsghdr nlh;
+        inet_diag_req_v2 req;
+    } msg{};
+    msg.nlh.nlmsg_len = sizeof(msg);
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.req.sdiag_family = family;
+    msg.req.sdiag_protocol = IPPROTO_TCP;
+    msg.req.idiag_states = kAllFullSocketStates;
+    msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    if (::send(nl, &msg, sizeof(msg), 0) < 0) return false;
+
+    std::vector<char> buf(64 * 1024);
+    for (;;) {
+        ssize_t n = ::recv(nl, buf.data(), buf.size(), 0);
+        if (n < 0) return errno == EINTR ? true : false;
+        if (n == 0) return true;
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n));
+             h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE) return true;
+            if (h->nlmsg_type == NLMSG_ERROR) return false;
+            auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+            tt_event e{};
+            e.ts_ns = now_ns;
+            e.type = TT_EV_EXISTING;
+            e.family = m->idiag_family;
+            e.new_state = m->idiag_state;
+            e.netns = netns;
+            e.lport = ntohs(m->id.idiag_sport);
+            e.rport = ntohs(m->id.idiag_dport);
+            if (!port_ok(cfg, e.lport, e.rport) && m->idiag_state != TT_LISTEN) continue;
+            std::memcpy(e.laddr, m->id.idiag_src, 16);
+            std::memcpy(e.raddr, m->id.idiag_dst, 16);
+            e.cookie = static_cast<uint64_t>(m->id.idiag_cookie[0]) | (static_cast<uint64_t>(m->id.idiag_cookie[1]) << 32);
+            if (auto it = owners.find(m->idiag_inode); m->idiag_inode && it != owners.end()) {
+                e.pid = it->second.pid;
+                std::strncpy(e.comm, it->second.comm.c_str(), sizeof(e.comm) - 1);
+                e.flags |= TT_F_OWNER_KNOWN;
+            }
+            e.flags |= TT_F_NO_COUNTERS;
+            int attr_len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+            for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
+                if (a->rta_type == INET_DIAG_INFO && RTA_PAYLOAD(a) >= offsetof(tcp_info, tcpi_bytes_received) + 8) {
+                    tcp_info ti{};
+                    std::memcpy(&ti, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof(ti)));
+                    e.bytes_acked = ti.tcpi_bytes_acked;
+                    e.bytes_received = ti.tcpi_bytes_received;
+                    e.total_retrans = ti.tcpi_total_retrans;
+                    e.srtt_us8 = ti.tcpi_rtt * 8;
+                    e.flags &= ~TT_F_NO_COUNTERS;
+                } else if (a->rta_type == INET_DIAG_CGROUP_ID && RTA_PAYLOAD(a) >= 8) {
+                    std::memcpy(&e.cgroup_id, RTA_DATA(a), 8);
+                }
+            }
+            out.push_back(e);
+        }
+    }
+}
+
+// Reads one namespace from a short-lived thread: setns() changes only the
+// calling thread, and a netlink socket stays in the namespace it was made in.
+std::string read_namespace(const std::string& ns_path, uint64_t ns_ino, const ProbeConfig& cfg, uint64_t now_ns,
+                           const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
+    std::string problem;
+    std::thread worker([&] {
+        int nsfd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) {
+            problem = fmt::format("cannot enter network namespace {}: {}", ns_ino, std::strerror(errno));
+            if (nsfd >= 0) ::close(nsfd);
+            return;
+        }
+        ::close(nsfd);
+        int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (nl < 0) {
+            problem = fmt::format("sock_diag unavailable in namespace {}: {}", ns_ino, std::strerror(errno));
+            return;
+        }
+        for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+            if ((cfg.family == 4 && family != AF_INET) || (cfg.family == 6 && family != AF_INET6)) continue;
+            if (!dump_family(nl, family, static_cast<uint32_t>(ns_ino), cfg, now_ns, owners, out)) {
+                problem = fmt::format("sock_diag dump failed in namespace {}: {}", ns_ino, std::strerror(errno));
+            }
+        }
+        ::close(nl);
+    });
+    worker.join();
+    return problem;
+}
+
+}  // namespace
+
+ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_ns) {
+    ExistingSockets result;
+    std::unordered_map<uint64_t, Owner> owners;
+    std::vector<std::pair<uint64_t, std::string>> namespaces;
+    scan_processes(owners, namespaces);
+    for (const auto& [ino, path] : namespaces) {
+        if (cfg.netns && ino != cfg.netns) continue;
+        std::string problem = read_namespace(path, ino, cfg, now_ns, owners, result.events);
+        if (!problem.empty()) result.problems.push_back(problem);
+    }
+    // Listeners first: the tracker infers a socket's role from the listening ports.
+    std::stable_partition(result.events.begin(), result.events.end(),
+                          [](const tt_event& e) { return e.new_state == TT_LISTEN; });
+    return result;
+}
+
+}  // namespace tcptrail::probe
