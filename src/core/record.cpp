@@ -47,6 +47,16 @@ const char* role_name(Role r) {
     return "unknown";
 }
 
+const char* timeout_kind_name(TimeoutKind k) {
+    switch (k) {
+        case TimeoutKind::None: return nullptr;
+        case TimeoutKind::Handshake: return "handshake";
+        case TimeoutKind::Retransmissions: return "retransmissions";
+        case TimeoutKind::Keepalive: return "keepalive";
+    }
+    return nullptr;
+}
+
 const char* closed_by_name(ClosedBy c) {
     switch (c) {
         case ClosedBy::Open: return nullptr;

@@ -27,7 +27,11 @@ enum class ClosedBy : uint8_t {
     Unknown,      // ended in a way the observed events do not explain
 };
 
+// What the kernel gave up on, when closed_by is Timeout.
+enum class TimeoutKind : uint8_t { None, Handshake, Retransmissions, Keepalive };
+
 const char* role_name(Role r);
+const char* timeout_kind_name(TimeoutKind k);  // nullptr for None
 const char* closed_by_name(ClosedBy c);  // nullptr for Open
 
 struct StateStamp {
@@ -70,6 +74,7 @@ struct ConnRecord {
     uint32_t resets_received = 0;
     ClosedBy closed_by = ClosedBy::Open;
     int error = 0;  // errno, 0 = none
+    TimeoutKind timeout = TimeoutKind::None;
     bool time_wait = false;
     uint64_t bytes_sent = 0;
     uint64_t bytes_received = 0;

@@ -256,6 +256,7 @@ void Tracker::on_state(const tt_event& e) {
                 c->closed = true;
                 c->state_before_close = from;
                 c->err_at_close = e.sk_err;
+                c->probes_out_at_close = static_cast<uint8_t>(e.aux >> 8);
                 c->peer_fin_at_close = (e.sk_bits & TT_SK_PEER_FIN) != 0;
                 c->rec.end_ns = e.ts_ns;
                 closed_queue_.push_back(e.cookie);
@@ -419,9 +420,11 @@ ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_
     }
     const bool orderly = is_orderly_end(before);
     if (reset_received) return ClosedBy::ResetRemote;
+    // The kernel gave up (retransmissions or keepalive probes unanswered); it may
+    // send a RST on the way out, which does not make it an abort by the application.
+    if (err == ETIMEDOUT) return ClosedBy::Timeout;
     if (!orderly && resets_sent) return ClosedBy::ResetLocal;
     if (!orderly && (err == ECONNRESET || err == EPIPE)) return ClosedBy::ResetRemote;
-    if (err == ETIMEDOUT) return ClosedBy::Timeout;
     if (saw_closing || before == TT_CLOSING) return ClosedBy::Both;
     if (saw_fin_wait1 || before == TT_FIN_WAIT2) return ClosedBy::Local;
     if (saw_close_wait || before == TT_LAST_ACK) return ClosedBy::Remote;
@@ -457,6 +460,11 @@ void Tracker::finalize(Conn& c, bool still_open) {
         r.closed_by = classify_close(c.established_ns != 0, r.role, c.state_before_close, c.reset_received,
                                      r.resets_sent, c.err_at_close, c.saw_fin_wait1, c.saw_close_wait,
                                      c.saw_closing);
+        if (r.closed_by == ClosedBy::Timeout) {
+            r.timeout = !c.established_ns         ? TimeoutKind::Handshake
+                        : c.probes_out_at_close ? TimeoutKind::Keepalive
+                                                : TimeoutKind::Retransmissions;
+        }
         const bool by_reset = r.closed_by == ClosedBy::ResetLocal || r.closed_by == ClosedBy::ResetRemote;
         // FIN_WAIT2/CLOSING -> CLOSE is the hand-over to a TIME_WAIT mini-socket, which
         // fires no tracepoint of its own. Show TIME_WAIT once the peer's FIN is in.

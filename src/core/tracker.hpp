@@ -79,6 +79,7 @@ private:
         bool closed = false;
         uint8_t state_before_close = 0;
         uint8_t err_at_close = 0;
+        uint8_t probes_out_at_close = 0;  // keepalive / zero-window probes unanswered
         bool peer_fin_at_close = false;
         std::optional<uint64_t> first_synack_us;
         bool owner_from_accept = false;

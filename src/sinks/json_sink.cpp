@@ -85,6 +85,12 @@ void JsonSink::on_conn(const core::ConnRecord& r) {
     } else {
         b.append(std::string_view("null"));
     }
+    b.append(std::string_view(",\"timeout\":"));
+    if (const char* kind = core::timeout_kind_name(r.timeout)) {
+        fmt::format_to(It(b), "\"{}\"", kind);
+    } else {
+        b.append(std::string_view("null"));
+    }
     fmt::format_to(It(b),
                    ",\"time_wait\":{},\"bytes_sent\":{},\"bytes_received\":{},\"srtt_us\":{},\"partial\":{},"
                    "\"open\":{}}}\n",

@@ -172,6 +172,7 @@ TEST_F(TrackerTest, HandshakeTimeout) {
     EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Timeout);
     EXPECT_EQ(out.conns[0].syn_retrans, 3u);
     EXPECT_EQ(out.conns[0].error, ETIMEDOUT);
+    EXPECT_EQ(out.conns[0].timeout, core::TimeoutKind::Handshake);
 }
 
 TEST_F(TrackerTest, SynRetransmitCountsAndHandshakeIncludesTheWait) {
@@ -282,6 +283,22 @@ TEST_F(TrackerTest, EstablishedTimeoutIsTimeout) {
     end();
     ASSERT_EQ(out.conns.size(), 1u);
     EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Timeout);
+    EXPECT_EQ(out.conns[0].timeout, core::TimeoutKind::Retransmissions);
+}
+
+TEST_F(TrackerTest, KeepaliveTimeoutWithRstOnTheWayOutIsTimeout) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.simple(TT_EV_RESET_SENT, TT_ESTABLISHED, 9000));  // tcp_keepalive_timer resets first
+    tt_event close = c.state(TT_ESTABLISHED, TT_CLOSE, 9000);
+    close.sk_err = ETIMEDOUT;
+    close.aux = 3u << 8;  // three keepalive probes unanswered
+    feed(close);
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Timeout);
+    EXPECT_EQ(out.conns[0].timeout, core::TimeoutKind::Keepalive);
 }
 
 TEST_F(TrackerTest, SimultaneousOpenStaysClient) {
