@@ -85,8 +85,9 @@ static __always_inline void read_addrs(struct tt_event *e, const struct sock_com
 		BPF_CORE_READ_INTO((__u32 *)e->laddr, skc, skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)e->raddr, skc, skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(e->laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(e->raddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+		/* Explicit sizes: BPF_CORE_READ_INTO on an array would copy one element. */
+		bpf_core_read(e->laddr, sizeof(e->laddr), &skc->skc_v6_rcv_saddr);
+		bpf_core_read(e->raddr, sizeof(e->raddr), &skc->skc_v6_daddr);
 	}
 	e->rport = bswap16(BPF_CORE_READ(skc, skc_dport));
 }
