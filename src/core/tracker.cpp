@@ -145,7 +145,10 @@ void Tracker::take_counters(Conn& c, const tt_event& e) {
 }
 
 void Tracker::emit_event(const tt_event& e, uint64_t conn_id) {
-    if (opts_.emit_events) out_.on_event(EventRecord{&e, conn_id});
+    // accept() and start-up snapshots inform the records but are not events of the
+    // connection's life: the --events stream carries only the kernel's TCP events.
+    if (!opts_.emit_events || e.type == TT_EV_ACCEPT || e.type == TT_EV_EXISTING) return;
+    out_.on_event(EventRecord{&e, conn_id});
 }
 
 void Tracker::on_event(const tt_event& e) {
@@ -214,11 +217,7 @@ void Tracker::on_state(const tt_event& e) {
 
     switch (to) {
         case TT_SYN_RECV:
-            if (c->rec.role == Role::Server) {
-                c->syn_recv_ns = e.ts_ns;
-                // The child inherits the request socket's SYN-ACK retransmit count.
-                c->rec.synack_retrans = e.total_retrans;
-            }
+            if (c->rec.role == Role::Server) c->syn_recv_ns = e.ts_ns;
             break;
         case TT_ESTABLISHED:
             if (c->established_ns != 0) break;
@@ -230,6 +229,9 @@ void Tracker::on_state(const tt_event& e) {
                 c->rec.syn_retrans = e.total_retrans;
                 c->rec.handshake_us = (e.ts_ns - c->rec.states.front().ts_ns) / 1000;
             } else if (c->rec.role == Role::Server) {
+                // The child is given the request socket's SYN-ACK retransmit count
+                // after its SYN_RECV event fires, so read it here.
+                c->rec.synack_retrans = e.total_retrans;
                 // Server handshake starts at the first SYN-ACK. Its send time is known
                 // from a SYN-ACK retransmit note; otherwise the kernel has just measured
                 // first-SYN-ACK -> ACK as the socket's first RTT sample.
@@ -260,6 +262,18 @@ void Tracker::on_state(const tt_event& e) {
                 c->peer_fin_at_close = (e.sk_bits & TT_SK_PEER_FIN) != 0;
                 c->rec.end_ns = e.ts_ns;
                 closed_queue_.push_back(e.cookie);
+                // FIN_WAIT2/CLOSING -> CLOSE is the hand-over to a TIME_WAIT mini-socket,
+                // which fires no tracepoint of its own. Once the peer's FIN is in, that
+                // mini-socket is in TIME_WAIT: show it, in the timeline and the events.
+                c->rec.time_wait = (from == TT_FIN_WAIT2 || from == TT_CLOSING) && e.sk_err == 0 && !c->reset_received;
+                if (c->rec.time_wait && c->peer_fin_at_close) {
+                    c->rec.states.insert(c->rec.states.end() - 1, StateStamp{TT_TIME_WAIT, e.ts_ns});
+                    tt_event enter = e, leave = e;
+                    enter.new_state = leave.old_state = TT_TIME_WAIT;
+                    emit_event(enter, c->rec.id);
+                    emit_event(leave, c->rec.id);
+                    return;
+                }
             }
             break;
         default: break;
@@ -345,8 +359,9 @@ void Tracker::on_existing(const tt_event& e) {
         emit_event(e, 0);
         return;
     }
-    if (Conn* known = find(e.cookie)) {  // its events arrived first
+    if (Conn* known = find(e.cookie)) {  // its events came first, or a refresh at exit
         if (owner_known && !known->rec.pid) set_owner(*known, e);
+        if (!known->closed) take_counters(*known, e);
         return;
     }
     if (!is_valid_state(e.new_state) || e.new_state == TT_CLOSE) return;
@@ -464,14 +479,6 @@ void Tracker::finalize(Conn& c, bool still_open) {
             r.timeout = !c.established_ns         ? TimeoutKind::Handshake
                         : c.probes_out_at_close ? TimeoutKind::Keepalive
                                                 : TimeoutKind::Retransmissions;
-        }
-        const bool by_reset = r.closed_by == ClosedBy::ResetLocal || r.closed_by == ClosedBy::ResetRemote;
-        // FIN_WAIT2/CLOSING -> CLOSE is the hand-over to a TIME_WAIT mini-socket, which
-        // fires no tracepoint of its own. Show TIME_WAIT once the peer's FIN is in.
-        r.time_wait = !by_reset && r.error == 0 &&
-                      (c.state_before_close == TT_FIN_WAIT2 || c.state_before_close == TT_CLOSING);
-        if (r.time_wait && c.peer_fin_at_close && !r.states.empty()) {
-            r.states.insert(r.states.end() - 1, StateStamp{TT_TIME_WAIT, r.states.back().ts_ns});
         }
     } else {
         r.closed_by = ClosedBy::Open;

@@ -219,8 +219,8 @@ TEST_F(TrackerTest, SynackRetransmitGivesServerHandshakeFromFirstSynack) {
     syn.flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
     feed(syn);
     SocketScript s(2, 8080, 51000);
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 1020));  // fires before the count is copied over
     s.total_retrans = 1;  // inherited from the request socket
-    feed(s.state(TT_LISTEN, TT_SYN_RECV, 1020));
     feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 1020.05));
     end();
     ASSERT_EQ(out.conns.size(), 1u);
@@ -387,6 +387,38 @@ TEST_F(TrackerTest, MinHandshakeFilter) {
     end();
     ASSERT_EQ(out.conns.size(), 1u);
     EXPECT_EQ(out.conns[0].handshake_us, 1'001'000u);
+}
+
+TEST_F(TrackerTest, TimeWaitEntryIsAlsoInTheEventStream) {
+    opts.emit_events = true;
+    make();
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2));
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 3));
+    c.sk_bits = TT_SK_PEER_FIN;
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 4));
+    feed(SocketScript::in_task(c.simple(TT_EV_ACCEPT, TT_CLOSE, 5), 7, "c"));  // not a TCP event: not streamed
+    end();
+    std::vector<std::string> seen;
+    for (const auto& ev : out.events) seen.push_back(std::string(core::state_name(ev.ev.new_state)));
+    EXPECT_EQ(seen, names(out.conns.at(0)));
+}
+
+TEST_F(TrackerTest, RefreshAtExitUpdatesCountersOfOpenSockets) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    c.bytes_acked = 1;
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    c.bytes_acked = 1 + 100;
+    c.bytes_received = 200;
+    feed(c.simple(TT_EV_EXISTING, TT_ESTABLISHED, 50));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].bytes_sent, 100u);
+    EXPECT_EQ(out.conns[0].bytes_received, 200u);
+    EXPECT_EQ(out.conns[0].states.size(), 2u);
 }
 
 TEST_F(TrackerTest, EventsCarryConnectionIdsWhenRequested) {
