@@ -1,0 +1,223 @@
+"""Connection lifecycle records of tcptrail on clean (fault-free) connections.
+
+Each test starts tcptrail, runs traffic between two fresh namespaces, stops
+tcptrail with SIGINT and checks the two conn records (client socket, server
+socket) field by field. All mismatches of a test are reported together.
+"""
+
+import os
+import time
+
+from tthelpers import (ACTIVE_CLOSE_STATES, CLIENT_PASSIVE_CLOSE_STATES, PASSIVE_CLOSE_STATES,
+                       SERVER_ACTIVE_CLOSE_STATES, Checker, Pair, cgroup_id_of, check_conn, client_fields,
+                       client_record, no_counters, run_exchange, server_fields, server_record, soft, start_server)
+
+SUBNET = 11
+
+
+def test_client_closes_first(rig, tracer):
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port)
+    res = t.stop()
+    assert res.events == [], "event records without --events: %s" % res.events[:5]
+    cli = client_record(res, rig, port)
+    srv = server_record(res, rig, port)
+    with soft() as s:
+        s(check_conn, res, cli, "client (closed first)",
+          **client_fields(rig, pair, port, states_any=ACTIVE_CLOSE_STATES, closed_by="local",
+                          error=None, time_wait=True, **no_counters()))
+        s(check_conn, res, srv, "server (closed second)",
+          **server_fields(rig, pair, port, states=PASSIVE_CLOSE_STATES, closed_by="remote",
+                          error=None, time_wait=False, **no_counters()))
+    assert cli["id"] != srv["id"]
+
+
+def test_server_closes_first(rig, tracer):
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port, server=dict(close="first"), client=dict(close="after-eof"))
+    res = t.stop()
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port), "client (closed second)",
+          **client_fields(rig, pair, port, states=CLIENT_PASSIVE_CLOSE_STATES, closed_by="remote",
+                          error=None, time_wait=False, **no_counters()))
+        s(check_conn, res, server_record(res, rig, port), "server (closed first)",
+          **server_fields(rig, pair, port, states_any=SERVER_ACTIVE_CLOSE_STATES, closed_by="local",
+                          error=None, time_wait=True, **no_counters()))
+
+
+def test_handshake_latency_without_faults(rig, tracer):
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port)
+    res = t.stop()
+    cli = client_record(res, rig, port)
+    srv = server_record(res, rig, port)
+    with soft() as s:
+        s(check_conn, res, cli, "client",
+          **client_fields(rig, pair, port, syn_retrans=0, synack_retrans=0,
+                          between=dict(handshake_us=(1, 100000), srtt_us=(1, 100000), accept_wait_us=None)))
+        # The server was already blocked in accept() when the connection arrived.
+        s(check_conn, res, srv, "server",
+          **server_fields(rig, pair, port, syn_retrans=0, synack_retrans=0,
+                          between=dict(handshake_us=(0, 100000), srtt_us=(1, 100000), accept_wait_us=(0, 100000))))
+        # The client's handshake is SYN_SENT -> ESTABLISHED, the same interval as in states.
+        c = Checker(cli, "client", res.lost_note())
+        st = cli["states"]
+        if len(st) >= 2 and st[1].get("state") == "ESTABLISHED" and isinstance(cli["handshake_us"], int):
+            c.check(abs(cli["handshake_us"] - (st[1]["t_us"] - st[0]["t_us"])) <= 2,
+                    "handshake_us %r != ESTABLISHED.t_us - SYN_SENT.t_us = %r"
+                    % (cli["handshake_us"], st[1]["t_us"] - st[0]["t_us"]))
+        else:
+            c.check(False, "client states do not start SYN_SENT, ESTABLISHED: %r" % st)
+        s(c.done)
+
+
+def test_bytes_exact(rig, tracer):
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port, server=dict(recv=1000, send=2000), client=dict(send=1000, recv=2000))
+    res = t.stop()
+    assert pair.cli_closed["sent"] == 1000 and pair.cli_closed["recvd"] == 2000
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port), "client",
+          **client_fields(rig, pair, port, bytes_sent=1000, bytes_received=2000))
+        s(check_conn, res, server_record(res, rig, port), "server",
+          **server_fields(rig, pair, port, bytes_sent=2000, bytes_received=1000))
+
+
+def test_pid_and_comm(rig, tracer):
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port)
+    res = t.stop()
+    assert pair.connected["comm"] == "ttcli" and pair.accepted["comm"] == "ttsrv"
+    cg = cgroup_id_of(os.getpid())  # the traffic processes run in the test's own cgroup
+    extra = {} if cg is None else dict(cgroup_id=cg)
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port), "client",
+          **client_fields(rig, pair, port, pid=pair.connected["pid"], comm="ttcli", **extra))
+        s(check_conn, res, server_record(res, rig, port), "server",
+          **server_fields(rig, pair, port, pid=pair.accepted["pid"], comm="ttsrv", **extra))
+
+
+def test_server_pid_is_the_accept_caller(rig, tracer):
+    """The listener belongs to the parent (comm ttlsn); a forked child (ttsrv) accepts."""
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port, server=dict(fork_accept=True))
+    res = t.stop()
+    assert pair.listening["listener_pid"] != pair.accepted["pid"]
+    with soft() as s:
+        s(check_conn, res, server_record(res, rig, port), "server",
+          **server_fields(rig, pair, port, pid=pair.accepted["pid"], comm="ttsrv"))
+        s(check_conn, res, client_record(res, rig, port), "client",
+          **client_fields(rig, pair, port, pid=pair.connected["pid"], comm="ttcli"))
+
+
+def test_accept_delay(rig, tracer):
+    """The server sleeps 300 ms between the connection being established and accept()."""
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port, server=dict(accept_delay=0.3))
+    res = t.stop()
+    with soft() as s:
+        s(check_conn, res, server_record(res, rig, port), "server",
+          **server_fields(rig, pair, port, states=PASSIVE_CLOSE_STATES, closed_by="remote",
+                          pid=pair.accepted["pid"], comm="ttsrv", between=dict(accept_wait_us=(280000, 2000000))))
+        s(check_conn, res, client_record(res, rig, port), "client",
+          **client_fields(rig, pair, port, states_any=ACTIVE_CLOSE_STATES, closed_by="local",
+                          between=dict(accept_wait_us=None, handshake_us=(1, 100000))))
+
+
+def test_ipv6(rig, tracer):
+    port = rig.free_port()
+    t = tracer()
+    pair = run_exchange(rig, port, family=6, server=dict(recv=1000, send=2000), client=dict(send=1000, recv=2000))
+    res = t.stop()
+    assert pair.connected["laddr"] == rig.addr("cli", 6)
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port, family=6), "client v6",
+          **client_fields(rig, pair, port, family=6, states_any=ACTIVE_CLOSE_STATES, closed_by="local",
+                          error=None, time_wait=True, pid=pair.connected["pid"], comm="ttcli",
+                          bytes_sent=1000, bytes_received=2000, **no_counters(),
+                          between=dict(handshake_us=(1, 100000))))
+        s(check_conn, res, server_record(res, rig, port, family=6), "server v6",
+          **server_fields(rig, pair, port, family=6, states=PASSIVE_CLOSE_STATES, closed_by="remote",
+                          error=None, time_wait=False, pid=pair.accepted["pid"], comm="ttsrv",
+                          bytes_sent=2000, bytes_received=1000, **no_counters()))
+
+
+def test_open_connections_reported_at_exit(rig, tracer):
+    """Still open at exit: open=true records with the connection so far."""
+    port = rig.free_port()
+    t = tracer()
+    srv, listening = start_server(rig, port, recv=100, send=200, close="hold")
+    cli = rig.client(port, send=100, recv=200, close="hold")
+    pair = Pair(srv, cli)
+    pair.connected = cli.expect("connected")
+    pair.accepted = srv.expect("accepted")
+    cli.expect("holding")
+    srv.expect("holding")
+    res = t.stop()  # the connection stays open for the whole 0.5 s settle time
+    # Open records report the payload bytes so far and the age at exit.
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port), "open client",
+          **client_fields(rig, pair, port, is_open=True, states=["SYN_SENT", "ESTABLISHED"],
+                          pid=pair.connected["pid"], comm="ttcli", time_wait=False, bytes_sent=100,
+                          bytes_received=200, **no_counters(), between=dict(duration_us=(450000, 10000000))))
+        s(check_conn, res, server_record(res, rig, port), "open server",
+          **server_fields(rig, pair, port, is_open=True, states=["SYN_RECV", "ESTABLISHED"],
+                          pid=pair.accepted["pid"], comm="ttsrv", time_wait=False, bytes_sent=200,
+                          bytes_received=100, **no_counters(), between=dict(duration_us=(450000, 10000000))))
+
+
+def test_connection_older_than_the_tracer_is_partial(rig, tracer):
+    """Established before tcptrail started, closed while it runs: partial records."""
+    port = rig.free_port()
+    srv, listening = start_server(rig, port, recv=100, send=200, close="after-eof")
+    cli = rig.client(port, send=100, recv=200, close="first", wait=True)
+    pair = Pair(srv, cli)
+    pair.connected = cli.expect("connected")
+    srv.expect("accepted")
+    cli.expect("waiting")
+    t = tracer()
+    cli.send_line("go")
+    cli.expect("closed")
+    srv.expect("closed")
+    cli.wait()
+    srv.wait()
+    res = t.stop()
+    # The tracer never saw the handshake: the role may be "unknown", but if it
+    # is given it must be the right one. The states are the ones seen,
+    # optionally led by the state the socket was in when first seen
+    # (ESTABLISHED). Byte counters come from the socket itself, so they are
+    # exact even for a partial record.
+    cli_states = [st[2:] for st in ACTIVE_CLOSE_STATES]
+    srv_states = PASSIVE_CLOSE_STATES[2:]
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port), "partial client",
+          **client_fields(rig, pair, port, partial=True, role=("client", "unknown"), closed_by="local", time_wait=True,
+                          states_any=cli_states + [["ESTABLISHED"] + st for st in cli_states],
+                          bytes_sent=100, bytes_received=200))
+        s(check_conn, res, server_record(res, rig, port), "partial server",
+          **server_fields(rig, pair, port, partial=True, role=("server", "unknown"), closed_by="remote", time_wait=False,
+                          states_any=[srv_states, ["ESTABLISHED"] + srv_states],
+                          bytes_sent=200, bytes_received=100))
+
+
+def test_exit_status_and_duration(rig, tracer):
+    """--duration ends the run by itself with status 0; SIGINT also exits 0."""
+    port = rig.free_port()
+    t0 = time.monotonic()
+    t = tracer("--duration", 2)
+    pair = run_exchange(rig, port)
+    res = t.wait(timeout=8)
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 0, res.dump()
+    assert 1.9 <= elapsed < 6, "tcptrail --duration 2 ran for %.2fs" % elapsed
+    check_conn(res, client_record(res, rig, port), "client", **client_fields(rig, pair, port, closed_by="local"))
+    t2 = tracer()
+    res2 = t2.stop(settle=0.2)
+    assert res2.returncode == 0, res2.dump()
