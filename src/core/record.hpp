@@ -99,6 +99,12 @@ public:
     virtual void on_conn(const ConnRecord& rec) = 0;
     virtual void on_event(const EventRecord& ev) = 0;
     virtual void on_lost(uint64_t count, LossReason reason) = 0;
+    // A socket the peer closed has sat in CLOSE_WAIT (this side never closed it)
+    // for `age_us`: likely a leak. `rec` is the connection so far.
+    virtual void on_close_wait(const ConnRecord& rec, uint64_t age_us) {
+        (void)rec;
+        (void)age_us;
+    }
 };
 
 }  // namespace tcptrail::core

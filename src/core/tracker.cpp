@@ -248,7 +248,10 @@ void Tracker::on_state(const tt_event& e) {
             c->saw_fin_wait1 = true;
             if (c->rec.role == Role::Unknown && !c->rec.pid) set_owner(*c, e);  // close() caller
             break;
-        case TT_CLOSE_WAIT: c->saw_close_wait = true; break;
+        case TT_CLOSE_WAIT:
+            c->saw_close_wait = true;
+            if (opts_.close_wait_warn_ns) close_wait_watch_.emplace_back(e.cookie, e.ts_ns);
+            break;
         case TT_CLOSING: c->saw_closing = true; break;
         case TT_LAST_ACK:
             if (c->rec.role == Role::Unknown && !c->rec.pid) set_owner(*c, e);
@@ -388,6 +391,17 @@ void Tracker::on_lost(uint64_t count, LossReason reason) {
 void Tracker::advance(uint64_t now_ns) {
     release_closed(now_ns);
     report_evictions();
+    warn_close_wait(now_ns);
+}
+
+void Tracker::warn_close_wait(uint64_t now_ns) {
+    while (!close_wait_watch_.empty()) {
+        const auto [cookie, since] = close_wait_watch_.front();
+        if (since + opts_.close_wait_warn_ns > now_ns) break;
+        close_wait_watch_.pop_front();
+        auto it = conns_.find(cookie);
+        if (it != conns_.end() && it->second.state == TT_CLOSE_WAIT) out_.on_close_wait(it->second.rec, (now_ns - since) / 1000);
+    }
 }
 
 void Tracker::release_closed(uint64_t watermark_ns) {

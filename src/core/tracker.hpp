@@ -39,6 +39,8 @@ struct TrackerOptions {
     // Cap on tracked sockets; beyond it the least recently active one is evicted
     // (reported as lost, reason "evicted").
     size_t max_conns = 1'000'000;
+    // Warn once about a socket still in CLOSE_WAIT this long after the peer's FIN (0: never).
+    uint64_t close_wait_warn_ns = 0;
 };
 
 struct TrackerStats {
@@ -120,6 +122,7 @@ private:
     void report_evictions();
 
     void release_closed(uint64_t watermark_ns);
+    void warn_close_wait(uint64_t now_ns);
     void finalize(Conn& c, bool still_open);
     void emit_event(const tt_event& e, uint64_t conn_id);
 
@@ -133,6 +136,7 @@ private:
     std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
     std::deque<uint64_t> closed_queue_;  // cookies of closed sockets, in close order
     uint64_t last_note_sweep_ns_ = 0;
+    std::deque<std::pair<uint64_t, uint64_t>> close_wait_watch_;  // (cookie, entered CLOSE_WAIT)
     Conn* lru_oldest_ = nullptr;
     Conn* lru_newest_ = nullptr;
     uint64_t unreported_evictions_ = 0;

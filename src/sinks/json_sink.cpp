@@ -126,6 +126,22 @@ void JsonSink::on_event(const core::EventRecord& ev) {
     out_.end_record();
 }
 
+void JsonSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
+    auto& b = out_.buffer();
+    fmt::format_to(It(b), "{{\"type\":\"close_wait\",\"id\":{}", r.id);
+    append_tuple(b, r.tuple);
+    fmt::format_to(It(b), ",\"role\":\"{}\",\"pid\":", core::role_name(r.role));
+    append_optional(b, r.pid);
+    b.append(std::string_view(",\"comm\":"));
+    if (r.pid) {
+        append_json_string(b, r.comm);
+    } else {
+        b.append(std::string_view("null"));
+    }
+    fmt::format_to(It(b), ",\"age_us\":{}}}\n", age_us);
+    out_.end_record();
+}
+
 void JsonSink::on_lost(uint64_t count, core::LossReason reason) {
     fmt::format_to(It(out_.buffer()), "{{\"type\":\"lost\",\"count\":{},\"reason\":\"{}\"}}\n", count,
                    core::loss_reason_name(reason));

@@ -72,6 +72,13 @@ void TableSink::on_event(const core::EventRecord& ev) {
     out_.end_record();
 }
 
+void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
+    fmt::format_to(It(out_.buffer()), "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
+                   endpoint(r.tuple, true), endpoint(r.tuple, false), r.pid ? r.comm : "?",
+                   r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
+    out_.end_record();
+}
+
 void TableSink::on_lost(uint64_t count, core::LossReason reason) {
     fmt::format_to(It(out_.buffer()), "WARNING: lost {} events ({})\n", count, core::loss_reason_name(reason));
     out_.end_record();

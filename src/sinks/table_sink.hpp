@@ -14,6 +14,7 @@ public:
     void on_conn(const core::ConnRecord& rec) override;
     void on_event(const core::EventRecord& ev) override;
     void on_lost(uint64_t count, core::LossReason reason) override;
+    void on_close_wait(const core::ConnRecord& rec, uint64_t age_us) override;
 
 private:
     void header();

@@ -79,6 +79,7 @@ public:
     void on_conn(const core::ConnRecord& r) override { conns.push_back(r); }
     void on_event(const core::EventRecord& e) override { events.push_back({*e.ev, e.conn_id}); }
     void on_lost(uint64_t count, core::LossReason reason) override { losses.push_back({count, reason}); }
+    void on_close_wait(const core::ConnRecord& r, uint64_t age_us) override { close_waits.push_back({r.id, age_us}); }
 
     struct Event {
         tt_event ev;
@@ -87,6 +88,7 @@ public:
     std::vector<core::ConnRecord> conns;
     std::vector<Event> events;
     std::vector<std::pair<uint64_t, core::LossReason>> losses;
+    std::vector<std::pair<uint64_t, uint64_t>> close_waits;  // (id, age_us)
 };
 
 

@@ -421,6 +421,25 @@ TEST_F(TrackerTest, RefreshAtExitUpdatesCountersOfOpenSockets) {
     EXPECT_EQ(out.conns[0].states.size(), 2u);
 }
 
+TEST_F(TrackerTest, CloseWaitLeakIsFlaggedOnceAfterTheThreshold) {
+    opts.close_wait_warn_ns = 5'000 * kMs;
+    make();
+    SocketScript leak(1, 8080, 50000), fine(2, 8080, 50001);
+    for (SocketScript* s : {&leak, &fine}) {
+        feed(s->state(TT_LISTEN, TT_SYN_RECV, 0));
+        feed(s->state(TT_SYN_RECV, TT_ESTABLISHED, 0.1));
+        feed(s->state(TT_ESTABLISHED, TT_CLOSE_WAIT, 10));
+    }
+    feed(fine.state(TT_CLOSE_WAIT, TT_LAST_ACK, 11));
+    tracker->advance(leak.base(TT_EV_STATE, 5000).ts_ns);
+    EXPECT_TRUE(out.close_waits.empty());
+    tracker->advance(leak.base(TT_EV_STATE, 5010).ts_ns);
+    ASSERT_EQ(out.close_waits.size(), 1u);
+    EXPECT_EQ(out.close_waits[0].second, 5'000'000u);
+    tracker->advance(leak.base(TT_EV_STATE, 30'000).ts_ns);
+    EXPECT_EQ(out.close_waits.size(), 1u);
+}
+
 TEST_F(TrackerTest, EventsCarryConnectionIdsWhenRequested) {
     opts.emit_events = true;
     make();
