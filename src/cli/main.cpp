@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/options.hpp"
+#include "cli/replay_command.hpp"
 #include "cli/trace_command.hpp"
 #include "tcptrail/events.h"
 
@@ -10,17 +11,12 @@ namespace {
 
 constexpr int kUsageError = 2;
 
-}  // namespace
+using tcptrail::cli::TraceOptions;
 
-int main(int argc, char** argv) {
-    using tcptrail::cli::TraceOptions;
-    TraceOptions opts;
-    CLI::App app{"tcptrail: trace every TCP connection's lifecycle with eBPF tracepoints"};
-    app.set_version_flag("--version", "tcptrail 0.1.0");
-
+// What to print and which connections: the same for live tracing and replay.
+void add_output_options(CLI::App& app, TraceOptions& opts) {
     app.add_flag("--json", opts.json, "print JSON Lines instead of a table");
     app.add_flag("--events", opts.events, "also stream every state change, retransmit and reset as it happens");
-    app.add_option("--duration", opts.duration_s, "stop after SECONDS")->check(CLI::PositiveNumber);
     app.add_option("-p,--pid", opts.pid, "only connections owned by this process");
     app.add_option("-c,--comm", opts.comm, "only connections owned by processes with this command name");
     app.add_option("--port", opts.ports, "only connections with this local or remote port (repeatable, up to 8)")
@@ -32,16 +28,48 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--min-handshake-ms", opts.min_handshake_ms, "only connections whose handshake took at least MS")
         ->check(CLI::NonNegativeNumber);
+}
+
+void check_output_options(const TraceOptions& opts) {
+    if (opts.ports.size() > TT_MAX_PORT_FILTERS) {
+        throw CLI::ValidationError("--port", fmt::format("at most {} ports", TT_MAX_PORT_FILTERS));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    TraceOptions opts;
+    CLI::App app{"tcptrail: trace every TCP connection's lifecycle with eBPF tracepoints"};
+    app.set_version_flag("--version", "tcptrail 0.1.0");
+
+    add_output_options(app, opts);
+    app.add_option("--duration", opts.duration_s, "stop after SECONDS")->check(CLI::PositiveNumber);
     app.add_option("--ringbuf-mb", opts.ringbuf_mb, "ring buffer size in MiB (power of two)")
         ->check(CLI::Range(1, 1024));
     app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
         ->check(CLI::Range(1, 1000));
+    app.add_option("--record", opts.record_path,
+                   "also write the raw event stream to FILE (mode 0600), for `tcptrail replay FILE`");
+
+    TraceOptions replay_opts;
+    std::string capture_path;
+    CLI::App* replay = app.add_subcommand(
+        "replay", "print a capture written by --record as the live run did (needs no root and no BPF)");
+    replay->add_option("FILE", capture_path, "capture file")->required();
+    add_output_options(*replay, replay_opts);
 
     try {
         app.parse(argc, argv);
-        if (opts.ports.size() > TT_MAX_PORT_FILTERS) {
-            throw CLI::ValidationError("--port", fmt::format("at most {} ports", TT_MAX_PORT_FILTERS));
+        if (*replay) {
+            for (const CLI::Option* o : app.get_options()) {
+                if (o->count() > 0) {
+                    throw CLI::ValidationError(o->get_name(), "is not a replay option (options go after `replay FILE`)");
+                }
+            }
+            check_output_options(replay_opts);
         }
+        check_output_options(opts);
         if (opts.ringbuf_mb & (opts.ringbuf_mb - 1)) {
             throw CLI::ValidationError("--ringbuf-mb", "must be a power of two");
         }
@@ -53,5 +81,6 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "tcptrail: {} (see --help)\n", e.what());
         return kUsageError;
     }
+    if (*replay) return tcptrail::cli::run_replay(capture_path, replay_opts);
     return tcptrail::cli::run_trace(opts);
 }

@@ -21,6 +21,7 @@ struct TraceOptions {
     std::optional<double> min_handshake_ms;
     uint32_t ringbuf_mb = 16;
     int poll_ms = 100;
+    std::string record_path;  // --record: capture file, empty for none
 };
 
 }  // namespace tcptrail::cli

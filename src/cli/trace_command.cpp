@@ -7,11 +7,12 @@
 
 #include <fmt/format.h>
 
+#include "capture/capture_writer.hpp"
+#include "cli/output_setup.hpp"
 #include "core/tracker.hpp"
 #include "probe/probe.hpp"
-#include "sinks/json_sink.hpp"
+#include "probe/sock_diag.hpp"
 #include "sinks/output_stream.hpp"
-#include "sinks/table_sink.hpp"
 #include "sinks/time_base.hpp"
 
 namespace tcptrail::cli {
@@ -35,6 +36,8 @@ void install_signal_handlers() {
     sigaction(SIGTERM, &sa, nullptr);
     // A closed stdout shows up as EPIPE from write(), handled as a clean stop.
     signal(SIGPIPE, SIG_IGN);
+    // A --record file over RLIMIT_FSIZE must fail with EFBIG, not kill the tracer.
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 // Probe -> reconstruction input: the live path's only per-event hop.
@@ -63,26 +66,31 @@ int run_trace(const TraceOptions& opts) {
     install_signal_handlers();
     const sinks::TimeBase time_base = sinks::TimeBase::now();
     sinks::OutputStream out(STDOUT_FILENO);
-    std::unique_ptr<core::Output> sink;
-    if (opts.json) {
-        sink = std::make_unique<sinks::JsonSink>(out, time_base);
-    } else {
-        sink = std::make_unique<sinks::TableSink>(out, time_base);
-    }
+    std::unique_ptr<core::Output> sink = make_sink(opts, out, time_base);
+    core::Tracker tracker(*sink, tracker_options(opts));
 
-    core::TrackerOptions topts;
-    topts.emit_events = opts.events;
-    topts.filter.pid = opts.pid;
-    topts.filter.comm = opts.comm;
-    if (opts.min_handshake_ms) topts.filter.min_handshake_us = static_cast<uint64_t>(*opts.min_handshake_ms * 1000.0);
-    core::Tracker tracker(*sink, topts);
-    core::EventStream& input = tracker;
+    // --record: created before the BPF programs load, so a bad path fails fast.
+    std::unique_ptr<capture::CaptureWriter> capture;
+    std::unique_ptr<capture::CaptureTee> tee;
+    if (!opts.record_path.empty()) {
+        try {
+            capture = std::make_unique<capture::CaptureWriter>(
+                opts.record_path, capture::CaptureHeader::of_this_host(time_base.realtime_minus_monotonic_ns,
+                                                                       TCPTRAIL_VERSION, describe_filters(opts)));
+        } catch (const capture::CaptureError& e) {
+            fmt::print(stderr, "tcptrail: {}\n", e.what());
+            return 2;
+        }
+        tee = std::make_unique<capture::CaptureTee>(*capture, tracker);
+    }
+    core::EventStream& input = tee ? static_cast<core::EventStream&>(*tee) : tracker;
     StreamFeed feed(input);
 
     probe::ProbeConfig pcfg;
-    pcfg.family = opts.ipv4_only ? 4 : opts.ipv6_only ? 6 : 0;
-    pcfg.netns = opts.netns;
-    pcfg.ports = opts.ports;
+    const core::SocketFilter socks = socket_filter(opts);
+    pcfg.family = socks.family;
+    pcfg.netns = socks.netns;
+    pcfg.ports = socks.ports;
     pcfg.ringbuf_mb = opts.ringbuf_mb;
 
     std::vector<std::string> notes;
@@ -94,7 +102,14 @@ int run_trace(const TraceOptions& opts) {
         return 1;
     }
     for (const auto& n : notes) fmt::print(stderr, "tcptrail: note: {}\n", n);
-    fmt::print(stderr, "tcptrail: tracing ({} programs attached)\n", probe->attached_programs());
+
+    // Sockets that predate us: known from the start, marked partial.
+    probe::ExistingSockets existing = probe::snapshot_existing_sockets(pcfg, monotonic_ns());
+    for (const auto& p : existing.problems) fmt::print(stderr, "tcptrail: note: {}\n", p);
+    for (const tt_event& e : existing.events) input.on_event(e);
+
+    fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing sockets)\n", probe->attached_programs(),
+               existing.events.size());
 
     const uint64_t start_ns = monotonic_ns();
     const uint64_t deadline_ns =
@@ -121,12 +136,19 @@ int run_trace(const TraceOptions& opts) {
         account_losses();
         input.advance(now);
         if (!out.flush()) break;
+        if (capture && capture->failed()) break;  // e.g. disk full: stop, keep what was recorded
     }
-    // Final drain, then report what is still open.
+    // Final drain; then the kernel's current counters for what is still open
+    // (their last event may be long past), and report it.
     probe->drain();
     account_losses();
+    for (const tt_event& e : probe::snapshot_existing_sockets(pcfg, monotonic_ns()).events) input.on_event(e);
     input.finish(monotonic_ns());
     out.flush();
+    if (capture && capture->failed()) {
+        fmt::print(stderr, "tcptrail: {}\n", capture->error());
+        exit_code = 1;
+    }
     if (!out.error().empty()) {
         fmt::print(stderr, "tcptrail: cannot write output: {}\n", out.error());
         exit_code = 1;

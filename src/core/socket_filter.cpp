@@ -9,6 +9,9 @@ bool SocketFilter::passes(const tt_event& e) const {
     if (family && e.family != (family == 4 ? AF_INET : AF_INET6)) return false;
     if (netns && e.netns != netns) return false;
     if (ports.empty()) return true;
+    // Live, listeners found at start pass the port filter so that the tracker
+    // knows every listening port (probe/sock_diag.cpp); replay must keep them too.
+    if (e.type == TT_EV_EXISTING && e.new_state == TT_LISTEN) return true;
     return std::any_of(ports.begin(), ports.end(), [&](uint16_t p) { return p == e.lport || p == e.rport; });
 }
 

@@ -17,7 +17,8 @@ struct SocketFilter {
     std::vector<uint16_t> ports;  // empty: any; else local or remote port must be one of them
 
     bool any() const { return family != 0 || netns != 0 || !ports.empty(); }
-    // Same decision as the BPF programs' sock_passes() (bpf/helpers.h).
+    // Same decision as live tracing: the BPF programs' sock_passes() (bpf/helpers.h)
+    // and, for sockets found at start, probe/sock_diag.cpp.
     bool passes(const tt_event& e) const;
 };
 
