@@ -33,5 +33,6 @@ function(bpf_object name source)
   add_custom_target(${name}_skel_gen DEPENDS ${_skel})
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
-  target_include_directories(${name}_skel INTERFACE ${_bpf_gen})
+  # SYSTEM: generated code, not ours to lint.
+  target_include_directories(${name}_skel SYSTEM INTERFACE ${_bpf_gen})
 endfunction()

@@ -66,8 +66,10 @@ void Summary::on_conn(const ConnRecord& r) {
 
     if (r.handshake_us) {
         const bool retransmitted = r.syn_retrans + r.synack_retrans > 0;
-        for (LatencyGroup* g : {&group(handshake_by_role, role), &group(handshake_by_endpoint, role + " " + peer),
-                                &group(handshake_by_process, role + " " + proc)}) {
+        const std::string by_endpoint = fmt::format("{} {}", role, peer);
+        const std::string by_process = fmt::format("{} {}", role, proc);
+        for (LatencyGroup* g : {&group(handshake_by_role, role), &group(handshake_by_endpoint, by_endpoint),
+                                &group(handshake_by_process, by_process)}) {
             g->handshake_us.record(*r.handshake_us);
             if (retransmitted) ++g->handshake_retrans;
         }
@@ -88,7 +90,7 @@ void Summary::on_conn(const ConnRecord& r) {
         keep_top(close_wait_open, brief(r.duration_us));
     }
 
-    RetransGroup& rg = group(retrans_by_endpoint, role + " " + peer);
+    RetransGroup& rg = group(retrans_by_endpoint, fmt::format("{} {}", role, peer));
     ++rg.connections;
     rg.retrans += r.retrans;
     rg.resets_sent += r.resets_sent;

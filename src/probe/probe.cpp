@@ -29,7 +29,7 @@ std::string g_libbpf_last;
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
     if (level == LIBBPF_DEBUG) return 0;
     char line[512];
-    vsnprintf(line, sizeof(line), fmt, args);
+    if (vsnprintf(line, sizeof(line), fmt, args) < 0) return 0;
     std::string s(line);
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     if (!s.empty()) g_libbpf_last = s;

@@ -16,6 +16,7 @@ using core::Summary;
 template <typename Map, typename Count>
 std::vector<typename Map::const_pointer> by_size(const Map& m, Count count, size_t limit) {
     std::vector<typename Map::const_pointer> v;
+    v.reserve(m.size());
     for (const auto& kv : m) v.push_back(&kv);
     std::stable_sort(v.begin(), v.end(), [&](auto a, auto b) { return count(a->second) > count(b->second); });
     if (v.size() > limit) v.resize(limit);
