@@ -28,6 +28,14 @@ void add_output_options(CLI::App& app, TraceOptions& opts) {
         ->check(CLI::PositiveNumber);
     app.add_option("--min-handshake-ms", opts.min_handshake_ms, "only connections whose handshake took at least MS")
         ->check(CLI::NonNegativeNumber);
+    app.add_flag("--summary", opts.summary,
+                 "at the end, print handshake latency quantiles, who closes, TIME_WAIT/CLOSE_WAIT and retransmit tallies");
+    app.add_option("--close-wait-warn", opts.close_wait_warn_s,
+                   "warn when a socket sits in CLOSE_WAIT (peer closed, this side did not) for SECONDS")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--max-conns", opts.max_conns,
+                   "track at most N sockets; the least recently active is evicted (reported as lost)")
+        ->check(CLI::Range(size_t{1}, size_t{100'000'000}));
 }
 
 void check_output_options(const TraceOptions& opts) {
@@ -59,15 +67,22 @@ int main(int argc, char** argv) {
     replay->add_option("FILE", capture_path, "capture file")->required();
     add_output_options(*replay, replay_opts);
 
+    TraceOptions report_opts;
+    std::string report_path;
+    CLI::App* report = app.add_subcommand(
+        "report", "summarise a capture: handshake latency, who closes, retransmits and resets (needs no root)");
+    report->add_option("FILE", report_path, "capture file")->required();
+    add_output_options(*report, report_opts);
+
     try {
         app.parse(argc, argv);
-        if (*replay) {
+        if (*replay || *report) {
             for (const CLI::Option* o : app.get_options()) {
                 if (o->count() > 0) {
                     throw CLI::ValidationError(o->get_name(), "is not a replay option (options go after `replay FILE`)");
                 }
             }
-            check_output_options(replay_opts);
+            check_output_options(*replay ? replay_opts : report_opts);
         }
         check_output_options(opts);
         if (opts.ringbuf_mb & (opts.ringbuf_mb - 1)) {
@@ -82,5 +97,11 @@ int main(int argc, char** argv) {
         return kUsageError;
     }
     if (*replay) return tcptrail::cli::run_replay(capture_path, replay_opts);
+    if (*report) {
+        report_opts.summary = true;
+        report_opts.records = false;
+        report_opts.events = false;
+        return tcptrail::cli::run_replay(report_path, report_opts);
+    }
     return tcptrail::cli::run_trace(opts);
 }

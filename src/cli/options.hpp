@@ -22,6 +22,10 @@ struct TraceOptions {
     uint32_t ringbuf_mb = 16;
     int poll_ms = 100;
     std::string record_path;  // --record: capture file, empty for none
+    bool summary = false;       // --summary: aggregate report at the end
+    bool records = true;        // per-connection output (off for `report`)
+    std::optional<double> close_wait_warn_s;
+    size_t max_conns = 1'000'000;
 };
 
 }  // namespace tcptrail::cli

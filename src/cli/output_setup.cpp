@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sinks/json_sink.hpp"
+#include "sinks/summary_report.hpp"
 #include "sinks/table_sink.hpp"
 
 namespace tcptrail::cli {
@@ -13,8 +14,44 @@ std::unique_ptr<core::Output> make_sink(const TraceOptions& opts, sinks::OutputS
     return std::make_unique<sinks::TableSink>(out, time_base);
 }
 
+RunOutput::RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const sinks::TimeBase& time_base)
+    : json_(opts.json), out_(out) {
+    if (opts.records) {
+        records_ = make_sink(opts, out, time_base);
+        fanout_.targets.push_back(records_.get());
+    }
+    if (opts.summary) {
+        summary_ = std::make_unique<core::Summary>();
+        fanout_.targets.push_back(summary_.get());
+    }
+}
+
+void RunOutput::finish() {
+    if (!summary_) return;
+    if (json_) {
+        sinks::write_summary_json(*summary_, out_);
+    } else {
+        sinks::write_summary_text(*summary_, out_);
+    }
+}
+
+void RunOutput::FanOut::on_conn(const core::ConnRecord& r) {
+    for (auto* t : targets) t->on_conn(r);
+}
+void RunOutput::FanOut::on_event(const core::EventRecord& e) {
+    for (auto* t : targets) t->on_event(e);
+}
+void RunOutput::FanOut::on_lost(uint64_t count, core::LossReason reason) {
+    for (auto* t : targets) t->on_lost(count, reason);
+}
+void RunOutput::FanOut::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
+    for (auto* t : targets) t->on_close_wait(r, age_us);
+}
+
 core::TrackerOptions tracker_options(const TraceOptions& opts) {
     core::TrackerOptions topts;
+    topts.max_conns = opts.max_conns;
+    if (opts.close_wait_warn_s) topts.close_wait_warn_ns = static_cast<uint64_t>(*opts.close_wait_warn_s * 1e9);
     topts.emit_events = opts.events;
     topts.filter.pid = opts.pid;
     topts.filter.comm = opts.comm;

@@ -5,10 +5,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/options.hpp"
 #include "core/record.hpp"
 #include "core/socket_filter.hpp"
+#include "core/summary.hpp"
 #include "core/tracker.hpp"
 #include "sinks/output_stream.hpp"
 #include "sinks/time_base.hpp"
@@ -17,6 +19,30 @@ namespace tcptrail::cli {
 
 std::unique_ptr<core::Output> make_sink(const TraceOptions& opts, sinks::OutputStream& out,
                                         const sinks::TimeBase& time_base);
+
+// Everything one run prints: the per-connection sink and, with --summary (or for
+// `report`), the summary written at the end.
+class RunOutput {
+public:
+    RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const sinks::TimeBase& time_base);
+    core::Output& output() { return fanout_; }
+    void finish();  // call after the tracker's finish()
+
+private:
+    class FanOut : public core::Output {
+    public:
+        std::vector<core::Output*> targets;
+        void on_conn(const core::ConnRecord& r) override;
+        void on_event(const core::EventRecord& e) override;
+        void on_lost(uint64_t count, core::LossReason reason) override;
+        void on_close_wait(const core::ConnRecord& r, uint64_t age_us) override;
+    };
+    bool json_;
+    sinks::OutputStream& out_;
+    std::unique_ptr<core::Output> records_;
+    std::unique_ptr<core::Summary> summary_;
+    FanOut fanout_;
+};
 core::TrackerOptions tracker_options(const TraceOptions& opts);
 // --port, -4/-6, --netns: applied by the BPF programs live, by replay in user space.
 core::SocketFilter socket_filter(const TraceOptions& opts);

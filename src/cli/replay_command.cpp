@@ -55,8 +55,8 @@ int run_replay(const std::string& path, const TraceOptions& opts) {
         print_origin(path, reader.header());
         // The live run's clock offset, so wall-clock times match its output.
         const sinks::TimeBase time_base{reader.header().realtime_minus_monotonic_ns};
-        std::unique_ptr<core::Output> sink = make_sink(opts, out, time_base);
-        core::Tracker tracker(*sink, tracker_options(opts));
+        RunOutput run_output(opts, out, time_base);
+        core::Tracker tracker(run_output.output(), tracker_options(opts));
         // The live run's kernel-side filters, which replay has to apply itself.
         const core::SocketFilter socks = socket_filter(opts);
         core::FilteredStream filtered(socks, tracker);
@@ -71,6 +71,7 @@ int run_replay(const std::string& path, const TraceOptions& opts) {
                        "open connections reported as of the last event\n");
             input.finish(reader.last_ns());
         }
+        run_output.finish();
     } catch (const capture::CaptureError& e) {
         out.flush();
         fmt::print(stderr, "tcptrail: {}\n", e.what());

@@ -66,8 +66,8 @@ int run_trace(const TraceOptions& opts) {
     install_signal_handlers();
     const sinks::TimeBase time_base = sinks::TimeBase::now();
     sinks::OutputStream out(STDOUT_FILENO);
-    std::unique_ptr<core::Output> sink = make_sink(opts, out, time_base);
-    core::Tracker tracker(*sink, tracker_options(opts));
+    RunOutput run_output(opts, out, time_base);
+    core::Tracker tracker(run_output.output(), tracker_options(opts));
 
     // --record: created before the BPF programs load, so a bad path fails fast.
     std::unique_ptr<capture::CaptureWriter> capture;
@@ -144,6 +144,7 @@ int run_trace(const TraceOptions& opts) {
     account_losses();
     for (const tt_event& e : probe::snapshot_existing_sockets(pcfg, monotonic_ns()).events) input.on_event(e);
     input.finish(monotonic_ns());
+    run_output.finish();
     out.flush();
     if (capture && capture->failed()) {
         fmt::print(stderr, "tcptrail: {}\n", capture->error());
