@@ -2,12 +2,23 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
+
 namespace tcptrail::sinks {
 
 std::string addr_string(uint8_t family, const uint8_t* addr) {
     char buf[INET6_ADDRSTRLEN] = {};
     if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf))) return "?";
     return buf;
+}
+
+void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf))) {
+        out.push_back('?');
+        return;
+    }
+    out.append(buf, buf + strnlen(buf, sizeof(buf)));
 }
 
 void append_json_string(fmt::memory_buffer& out, std::string_view s) {

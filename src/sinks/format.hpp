@@ -12,6 +12,7 @@
 namespace tcptrail::sinks {
 
 std::string addr_string(uint8_t family, const uint8_t* addr);  // family 4 or 6
+void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr);
 inline std::string laddr_string(const core::SocketTuple& t) { return addr_string(t.family, t.laddr.data()); }
 inline std::string raddr_string(const core::SocketTuple& t) { return addr_string(t.family, t.raddr.data()); }
 

@@ -1,28 +1,35 @@
 #include "sinks/json_sink.hpp"
 
-#include <optional>
+#include <cstring>
 
 #include "core/tcp_state.hpp"
-#include "sinks/format.hpp"
+#include "sinks/json_writer.hpp"
 
 namespace tcptrail::sinks {
 
 namespace {
 
-using It = std::back_insert_iterator<fmt::memory_buffer>;
-
-template <typename T>
-void append_optional(fmt::memory_buffer& b, const std::optional<T>& v) {
-    if (v) {
-        fmt::format_to(It(b), "{}", *v);
-    } else {
-        b.append(std::string_view("null"));
-    }
+void tuple_fields(JsonWriter& w, const core::SocketTuple& t) {
+    w.key("family").num(t.family);
+    w.key("laddr").ch('"');
+    append_addr(w.buffer(), t.family, t.laddr.data());
+    w.ch('"');
+    w.key("lport").num(t.lport);
+    w.key("raddr").ch('"');
+    append_addr(w.buffer(), t.family, t.raddr.data());
+    w.ch('"');
+    w.key("rport").num(t.rport);
+    w.key("netns").num(t.netns);
 }
 
-void append_tuple(fmt::memory_buffer& b, const core::SocketTuple& t) {
-    fmt::format_to(It(b), ",\"family\":{},\"laddr\":\"{}\",\"lport\":{},\"raddr\":\"{}\",\"rport\":{},\"netns\":{}",
-                   t.family, laddr_string(t), t.lport, raddr_string(t), t.rport, t.netns);
+void owner_fields(JsonWriter& w, const core::ConnRecord& r) {
+    w.key("pid").opt(r.pid);
+    w.key("comm");
+    if (r.pid) {
+        w.text(r.comm);
+    } else {
+        w.null();
+    }
 }
 
 const char* event_name(uint8_t type) {
@@ -40,111 +47,112 @@ const char* event_name(uint8_t type) {
 
 }  // namespace
 
+void JsonSink::time_field(JsonWriter& w, std::string_view name, uint64_t mono_ns) {
+    w.key(name).ch('"');
+    time_.append_rfc3339(w.buffer(), mono_ns);
+    w.ch('"');
+}
+
 void JsonSink::on_conn(const core::ConnRecord& r) {
-    auto& b = out_.buffer();
-    fmt::format_to(It(b), "{{\"type\":\"conn\",\"id\":{}", r.id);
-    append_tuple(b, r.tuple);
-    fmt::format_to(It(b), ",\"cgroup_id\":{},\"role\":\"{}\",\"pid\":", r.cgroup_id, core::role_name(r.role));
-    append_optional(b, r.pid);
-    b.append(std::string_view(",\"comm\":"));
-    if (r.pid) {
-        append_json_string(b, r.comm);
-    } else {
-        b.append(std::string_view("null"));
-    }
-    fmt::format_to(It(b), ",\"start_time\":\"{}\",\"end_time\":", time_.rfc3339(r.start_ns));
+    JsonWriter w(out_.buffer());
+    w.raw("{\"type\":\"conn\"");
+    w.key("id").num(r.id);
+    tuple_fields(w, r.tuple);
+    w.key("cgroup_id").num(r.cgroup_id);
+    w.key("role").plain(core::role_name(r.role));
+    owner_fields(w, r);
+    time_field(w, "start_time", r.start_ns);
     if (r.open) {
-        b.append(std::string_view("null"));
+        w.key("end_time").null();
     } else {
-        fmt::format_to(It(b), "\"{}\"", time_.rfc3339(r.end_ns));
+        time_field(w, "end_time", r.end_ns);
     }
-    fmt::format_to(It(b), ",\"duration_us\":{},\"states\":[", r.duration_us);
+    w.key("duration_us").num(r.duration_us);
+    w.key("states").ch('[');
     for (size_t i = 0; i < r.states.size(); ++i) {
-        fmt::format_to(It(b), "{}{{\"state\":\"{}\",\"t_us\":{}}}", i ? "," : "", core::state_name(r.states[i].state),
-                       (r.states[i].ts_ns - r.start_ns) / 1000);
+        w.raw(i ? ",{\"state\":" : "{\"state\":");
+        w.plain(core::state_name(r.states[i].state));
+        w.key("t_us").num((r.states[i].ts_ns - r.start_ns) / 1000);
+        w.ch('}');
     }
-    b.append(std::string_view("],\"handshake_us\":"));
-    append_optional(b, r.handshake_us);
-    b.append(std::string_view(",\"accept_wait_us\":"));
-    append_optional(b, r.accept_wait_us);
-    fmt::format_to(It(b),
-                   ",\"syn_retrans\":{},\"synack_retrans\":{},\"retrans\":{},\"fin_retrans\":{},"
-                   "\"resets_sent\":{},\"resets_received\":{},\"closed_by\":",
-                   r.syn_retrans, r.synack_retrans, r.retrans, r.fin_retrans, r.resets_sent, r.resets_received);
-    if (const char* cb = core::closed_by_name(r.closed_by)) {
-        fmt::format_to(It(b), "\"{}\"", cb);
-    } else {
-        b.append(std::string_view("null"));
-    }
-    b.append(std::string_view(",\"error\":"));
+    w.ch(']');
+    w.key("handshake_us").opt(r.handshake_us);
+    w.key("accept_wait_us").opt(r.accept_wait_us);
+    w.key("syn_retrans").num(r.syn_retrans);
+    w.key("synack_retrans").num(r.synack_retrans);
+    w.key("retrans").num(r.retrans);
+    w.key("fin_retrans").num(r.fin_retrans);
+    w.key("resets_sent").num(r.resets_sent);
+    w.key("resets_received").num(r.resets_received);
+    w.key("closed_by").plain_or_null(core::closed_by_name(r.closed_by));
+    w.key("error");
     std::string_view err = core::errno_name(r.error);
     if (!err.empty()) {
-        fmt::format_to(It(b), "\"{}\"", err);
+        w.plain(err);
     } else if (r.error) {
-        fmt::format_to(It(b), "\"errno {}\"", r.error);
+        w.plain(fmt::format("errno {}", r.error));
     } else {
-        b.append(std::string_view("null"));
+        w.null();
     }
-    b.append(std::string_view(",\"timeout\":"));
-    if (const char* kind = core::timeout_kind_name(r.timeout)) {
-        fmt::format_to(It(b), "\"{}\"", kind);
-    } else {
-        b.append(std::string_view("null"));
-    }
-    fmt::format_to(It(b),
-                   ",\"time_wait\":{},\"bytes_sent\":{},\"bytes_received\":{},\"srtt_us\":{},\"partial\":{},"
-                   "\"open\":{}}}\n",
-                   r.time_wait, r.bytes_sent, r.bytes_received, r.srtt_us, r.partial, r.open);
+    w.key("timeout").plain_or_null(core::timeout_kind_name(r.timeout));
+    w.key("time_wait").boolean(r.time_wait);
+    w.key("bytes_sent").num(r.bytes_sent);
+    w.key("bytes_received").num(r.bytes_received);
+    w.key("srtt_us").num(r.srtt_us);
+    w.key("partial").boolean(r.partial);
+    w.key("open").boolean(r.open);
+    w.raw("}\n");
     out_.end_record();
 }
 
 void JsonSink::on_event(const core::EventRecord& ev) {
     const tt_event& e = *ev.ev;
-    auto& b = out_.buffer();
-    fmt::format_to(It(b), "{{\"type\":\"event\",\"event\":\"{}\",\"id\":", event_name(e.type));
+    JsonWriter w(out_.buffer());
+    w.raw("{\"type\":\"event\"");
+    w.key("event").plain(event_name(e.type));
+    w.key("id");
     if (ev.conn_id) {
-        fmt::format_to(It(b), "{}", ev.conn_id);
+        w.num(ev.conn_id);
     } else {
-        b.append(std::string_view("null"));
+        w.null();
     }
-    fmt::format_to(It(b), ",\"time\":\"{}\"", time_.rfc3339(e.ts_ns));
-    append_tuple(b, core::tuple_of(e));
+    time_field(w, "time", e.ts_ns);
+    tuple_fields(w, core::tuple_of(e));
     if (e.type == TT_EV_STATE) {
-        fmt::format_to(It(b), ",\"old_state\":\"{}\",\"new_state\":\"{}\"", core::state_name(e.old_state),
-                       core::state_name(e.new_state));
+        w.key("old_state").plain(core::state_name(e.old_state));
+        w.key("new_state").plain(core::state_name(e.new_state));
     } else if (!(e.flags & TT_F_NO_SOCKET)) {
-        fmt::format_to(It(b), ",\"state\":\"{}\"", core::state_name(e.new_state));
+        w.key("state").plain(core::state_name(e.new_state));
     }
-    if (e.type == TT_EV_ACCEPT || (e.type == TT_EV_EXISTING && (e.flags & TT_F_OWNER_KNOWN)) ||
-        (e.type == TT_EV_STATE && (e.new_state == TT_SYN_SENT || e.new_state == TT_LISTEN))) {
-        fmt::format_to(It(b), ",\"pid\":{},\"comm\":", e.pid);
-        append_json_string(b, std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
+    // The task is only meaningful where the kernel runs in the owner's context.
+    if (e.type == TT_EV_STATE && (e.new_state == TT_SYN_SENT || e.new_state == TT_LISTEN)) {
+        w.key("pid").num(e.pid);
+        w.key("comm").text(std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
     }
-    if (e.type == TT_EV_SYNACK_RETRANS) fmt::format_to(It(b), ",\"synack_retrans\":{}", e.aux);
-    if ((e.type == TT_EV_RESET_SENT) && (e.flags & TT_F_HAS_REASON)) fmt::format_to(It(b), ",\"reason\":{}", e.aux);
-    b.append(std::string_view("}\n"));
+    if (e.type == TT_EV_SYNACK_RETRANS) w.key("synack_retrans").num(e.aux);
+    if (e.type == TT_EV_RESET_SENT && (e.flags & TT_F_HAS_REASON)) w.key("reason").num(e.aux);
+    w.raw("}\n");
     out_.end_record();
 }
 
 void JsonSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
-    auto& b = out_.buffer();
-    fmt::format_to(It(b), "{{\"type\":\"close_wait\",\"id\":{}", r.id);
-    append_tuple(b, r.tuple);
-    fmt::format_to(It(b), ",\"role\":\"{}\",\"pid\":", core::role_name(r.role));
-    append_optional(b, r.pid);
-    b.append(std::string_view(",\"comm\":"));
-    if (r.pid) {
-        append_json_string(b, r.comm);
-    } else {
-        b.append(std::string_view("null"));
-    }
-    fmt::format_to(It(b), ",\"age_us\":{}}}\n", age_us);
+    JsonWriter w(out_.buffer());
+    w.raw("{\"type\":\"close_wait\"");
+    w.key("id").num(r.id);
+    tuple_fields(w, r.tuple);
+    w.key("role").plain(core::role_name(r.role));
+    owner_fields(w, r);
+    w.key("age_us").num(age_us);
+    w.raw("}\n");
     out_.end_record();
 }
 
 void JsonSink::on_lost(uint64_t count, core::LossReason reason) {
-    fmt::format_to(It(out_.buffer()), "{{\"type\":\"lost\",\"count\":{},\"reason\":\"{}\"}}\n", count,
-                   core::loss_reason_name(reason));
+    JsonWriter w(out_.buffer());
+    w.raw("{\"type\":\"lost\"");
+    w.key("count").num(count);
+    w.key("reason").plain(core::loss_reason_name(reason));
+    w.raw("}\n");
     out_.end_record();
 }
 

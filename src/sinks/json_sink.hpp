@@ -1,11 +1,15 @@
 // JSON Lines: {"type":"conn"}, {"type":"event"}, {"type":"lost"} objects, one per line.
 #pragma once
 
+#include <string_view>
+
 #include "core/record.hpp"
 #include "sinks/output_stream.hpp"
 #include "sinks/time_base.hpp"
 
 namespace tcptrail::sinks {
+
+class JsonWriter;
 
 class JsonSink : public core::Output {
 public:
@@ -17,6 +21,8 @@ public:
     void on_close_wait(const core::ConnRecord& rec, uint64_t age_us) override;
 
 private:
+    void time_field(JsonWriter& w, std::string_view name, uint64_t mono_ns);
+
     OutputStream& out_;
     TimeBase time_;
 };

@@ -22,14 +22,28 @@ TimeBase TimeBase::now() {
     return TimeBase{r - (m1 + (m2 - m1) / 2)};
 }
 
-std::string TimeBase::rfc3339(uint64_t mono_ns) const {
-    uint64_t rt = to_realtime_ns(mono_ns);
-    time_t secs = static_cast<time_t>(rt / 1'000'000'000);
+void TimeBase::append_rfc3339(fmt::memory_buffer& out, uint64_t mono_ns) const {
+    const uint64_t rt = to_realtime_ns(mono_ns);
+    const auto secs = static_cast<int64_t>(rt / 1'000'000'000);
+    if (secs != cached_sec_) {
+        time_t t = static_cast<time_t>(secs);
+        tm utc{};
+        gmtime_r(&t, &utc);
+        fmt::format_to(cached_prefix_, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1,
+                       utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+        cached_sec_ = secs;
+    }
+    out.append(cached_prefix_, cached_prefix_ + 19);
+    char frac[8] = {'.', '0', '0', '0', '0', '0', '0', 'Z'};
     auto usec = static_cast<unsigned>((rt % 1'000'000'000) / 1000);
-    tm utc{};
-    gmtime_r(&secs, &utc);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                       utc.tm_hour, utc.tm_min, utc.tm_sec, usec);
+    for (int i = 6; i >= 1; --i, usec /= 10) frac[i] = static_cast<char>('0' + usec % 10);
+    out.append(frac, frac + 8);
+}
+
+std::string TimeBase::rfc3339(uint64_t mono_ns) const {
+    fmt::memory_buffer b;
+    append_rfc3339(b, mono_ns);
+    return fmt::to_string(b);
 }
 
 }  // namespace tcptrail::sinks
