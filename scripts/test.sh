@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Builds tcptrail and runs every test: unit, end-to-end (real traffic in network
-# namespaces; needs root) and the rest of the ctest suite.
+# Builds tcptrail and runs every test: unit, fuzz (bounded), end-to-end (real
+# traffic in network namespaces; needs root), then the whole suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then clang-tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+jobs=$(nproc)
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)"
-cd build
-ctest --output-on-failure --timeout 600
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure --timeout 900)
+
+# The fuzz target is already built with ASan/UBSan, so it runs once, above.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTCPTRAIL_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ctest --output-on-failure --timeout 900 -LE fuzz)
+
+scripts/tidy.sh build

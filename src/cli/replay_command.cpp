@@ -43,7 +43,7 @@ void print_origin(const std::string& path, const capture::CaptureHeader& h) {
 
 int run_replay(const std::string& path, const TraceOptions& opts) {
     // A closed stdout shows up as EPIPE from write(), handled as a clean stop.
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (file.get() < 0) {
         fmt::print(stderr, "tcptrail: cannot open capture {}: {}\n", path, std::strerror(errno));

@@ -32,12 +32,12 @@ void install_signal_handlers() {
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    (void)sigaction(SIGINT, &sa, nullptr);
+    (void)sigaction(SIGTERM, &sa, nullptr);
     // A closed stdout shows up as EPIPE from write(), handled as a clean stop.
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN);
     // A --record file over RLIMIT_FSIZE must fail with EFBIG, not kill the tracer.
-    signal(SIGXFSZ, SIG_IGN);
+    (void)signal(SIGXFSZ, SIG_IGN);
 }
 
 // Probe -> reconstruction input: the live path's only per-event hop.
