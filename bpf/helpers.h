@@ -64,21 +64,44 @@ static __always_inline bool sock_passes(__u16 family, __u32 netns, __u16 lport, 
 	return port_passes(lport, rport);
 }
 
+/*
+ * Two ways to read a socket. tp_btf programs get typed, trusted pointers and read
+ * fields with plain loads (no helper call per field: this is the hot path, run
+ * ~10 times per connection). The accept program finds its socket through
+ * probe-read pointers and must use BPF_CORE_READ; only it and the no-socket
+ * reset path use the *_probed variants.
+ */
+
 static __always_inline __u32 sock_netns(const struct sock_common *skc)
 {
-	return BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	return skc->skc_net.net->ns.inum;
 }
 
 static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 {
-	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
-		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup)) {
+		struct cgroup *cg = sk->sk_cgrp_data.cgroup;
+
+		return cg ? cg->kn->id : 0;
+	}
 	return 0;
 }
 
 /* Addresses from sock_common: shared by full, request and TIME_WAIT sockets. */
-static __always_inline void read_addrs(struct tt_event *e, const struct sock_common *skc,
-				       __u16 family)
+static __always_inline void read_addrs(struct tt_event *e, const struct sock_common *skc, __u16 family)
+{
+	e->family = family;
+	if (family == AF_INET) {
+		__builtin_memcpy(e->laddr, &skc->skc_rcv_saddr, 4);
+		__builtin_memcpy(e->raddr, &skc->skc_daddr, 4);
+	} else {
+		__builtin_memcpy(e->laddr, &skc->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(e->raddr, &skc->skc_v6_daddr, 16);
+	}
+	e->rport = bswap16(skc->skc_dport);
+}
+
+static __always_inline void read_addrs_probed(struct tt_event *e, const struct sock_common *skc, __u16 family)
 {
 	e->family = family;
 	if (family == AF_INET) {
@@ -100,33 +123,29 @@ static __always_inline void read_task(struct tt_event *e)
 
 static __always_inline __u8 sock_bits(const struct sock *sk, const struct tcp_sock *tp)
 {
-	unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	unsigned long flags = sk->__sk_common.skc_flags;
 	__u8 bits = 0;
 
 	if (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE)))
 		bits |= TT_SK_PEER_FIN;
 	if (flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD)))
 		bits |= TT_SK_ORPHAN;
-	if (BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+	if (tp->snd_una == tp->write_seq)
 		bits |= TT_SK_ALL_ACKED;
 	return bits;
 }
 
-/* Counters of a full TCP socket at this moment. */
-static __always_inline void read_tcp_counters(struct tt_event *e, const struct sock *sk)
+/* Counters of a full TCP socket at this moment (tp from bpf_skc_to_tcp_sock). */
+static __always_inline void read_tcp_counters(struct tt_event *e, const struct sock *sk, const struct tcp_sock *tp)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
-
-	e->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
-	e->srtt_us8 = BPF_CORE_READ(tp, srtt_us);
-	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
-	e->sk_err = BPF_CORE_READ(sk, sk_err);
-	e->sk_err_soft = BPF_CORE_READ(sk, sk_err_soft);
+	e->bytes_acked = tp->bytes_acked;
+	e->bytes_received = tp->bytes_received;
+	e->srtt_us8 = tp->srtt_us;
+	e->total_retrans = tp->total_retrans;
+	e->sk_err = sk->sk_err;
+	e->sk_err_soft = sk->sk_err_soft;
 	e->sk_bits = sock_bits(sk, tp);
-	e->aux = BPF_CORE_READ(icsk, icsk_retransmits) |
-		 ((__u32)BPF_CORE_READ(icsk, icsk_probes_out) << 8);
+	e->aux = tp->inet_conn.icsk_retransmits | ((__u32)tp->inet_conn.icsk_probes_out << 8);
 }
 
 #endif

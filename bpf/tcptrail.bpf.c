@@ -18,14 +18,20 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Common part of every event about a socket (full or mini). Returns NULL if filtered. */
-static __always_inline struct tt_event *start_sock_event(const struct sock *sk, __u8 type)
+/*
+ * Common part of every event about a socket from a tp_btf program. tp is the
+ * full TCP socket (bpf_skc_to_tcp_sock), or NULL for a request / TIME_WAIT
+ * mini-socket. Returns NULL if filtered out or the ring buffer is full.
+ */
+static __always_inline struct tt_event *start_sock_event(const struct sock *sk, const struct tcp_sock *tp,
+							  __u8 type)
 {
-	const struct sock_common *skc = (const struct sock_common *)sk;
-	__u16 family = BPF_CORE_READ(skc, skc_family);
+	const struct sock_common *skc = &sk->__sk_common;
+	__u16 family = skc->skc_family;
 	__u32 netns = sock_netns(skc);
-	__u16 lport = bswap16(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	/* A full socket's local port: skc_num is already 0 once CLOSE released it. */
+	__u16 lport = tp ? bswap16(tp->inet_conn.icsk_inet.inet_sport) : skc->skc_num;
+	__u16 rport = bswap16(skc->skc_dport);
 	struct tt_event *e;
 
 	if (!sock_passes(family, netns, lport, rport))
@@ -40,24 +46,28 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 	e->lport = lport;
 	read_addrs(e, skc, family);
 	read_task(e);
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	if (tp)
+		read_tcp_counters(e, sk, tp);
+	else
+		e->flags |= TT_F_MINISOCK | TT_F_NO_COUNTERS;
 	return e;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk); /* NULL unless a full TCP socket */
 	struct tt_event *e;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (!tp)
 		return 0;
-	e = start_sock_event(sk, TT_EV_STATE);
+	e = start_sock_event(sk, tp, TT_EV_STATE);
 	if (!e)
 		return 0;
-	e->cookie = bpf_get_socket_cookie((void *)sk);
 	e->cgroup_id = sock_cgroup_id(sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
-	read_tcp_counters(e, sk);
 	submit_event(e);
 	return 0;
 }
@@ -65,6 +75,7 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
+	struct tcp_sock *tp;
 	struct tt_event *e;
 
 	/* Kernels 6.13+ also trace failed attempts (err != 0); older ones trace only
@@ -73,12 +84,13 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 		if ((int)ctx[2] != 0)
 			return 0;
 	}
-	e = start_sock_event(sk, TT_EV_RETRANSMIT);
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (!tp)
+		return 0;
+	e = start_sock_event(sk, tp, TT_EV_RETRANSMIT);
 	if (!e)
 		return 0;
-	e->cookie = bpf_get_socket_cookie((void *)sk);
-	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	read_tcp_counters(e, sk);
+	e->new_state = sk->__sk_common.skc_state;
 	submit_event(e);
 	return 0;
 }
@@ -87,14 +99,15 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
 {
+	struct tcp_request_sock *treq = bpf_skc_to_tcp_request_sock((void *)req);
 	const struct sock_common *skc = &req->__req_common;
-	__u16 family = BPF_CORE_READ(skc, skc_family);
+	__u16 family = skc->skc_family;
 	__u32 netns = sock_netns(skc);
-	__u16 lport = BPF_CORE_READ(skc, skc_num);
-	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	__u16 lport = skc->skc_num;
+	__u16 rport = bswap16(skc->skc_dport);
 	struct tt_event *e;
 
-	if (!sock_passes(family, netns, lport, rport))
+	if (!treq || !sock_passes(family, netns, lport, rport))
 		return 0;
 	e = reserve_event();
 	if (!e)
@@ -109,8 +122,8 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	e->cookie = bpf_get_socket_cookie((void *)sk); /* the listener's */
 	e->new_state = TT_NEW_SYN_RECV;
 	e->flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
-	e->aux = BPF_CORE_READ(req, num_retrans);
-	e->aux64 = BPF_CORE_READ((const struct tcp_request_sock *)req, snt_synack);
+	e->aux = req->num_retrans;
+	e->aux64 = treq->snt_synack;
 	submit_event(e);
 	return 0;
 }
@@ -172,24 +185,19 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	bool has_reason = bpf_core_type_exists(enum sk_rst_reason);
 	__u32 reason = 0;
 	struct tt_event *e;
-	__u8 state;
 
 	if (has_reason)
 		reason = (__u32)ctx[2];
 	if (!sk)
 		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
-	e = start_sock_event(sk, TT_EV_RESET_SENT);
+	/* sk may be a full, request or TIME_WAIT socket. */
+	e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT);
 	if (!e)
 		return 0;
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	e->cookie = bpf_get_socket_cookie((void *)sk);
-	e->new_state = state;
+	e->new_state = sk->__sk_common.skc_state;
 	e->aux = reason;
-	e->flags = has_reason ? TT_F_HAS_REASON : 0;
-	if (state == TT_TIME_WAIT || state == TT_NEW_SYN_RECV)
-		e->flags |= TT_F_MINISOCK | TT_F_NO_COUNTERS;
-	else
-		read_tcp_counters(e, sk);
+	if (has_reason)
+		e->flags |= TT_F_HAS_REASON;
 	submit_event(e);
 	return 0;
 }
@@ -197,15 +205,38 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, const struct sock *sk)
 {
-	struct tt_event *e = start_sock_event(sk, TT_EV_RESET_RECEIVED);
+	struct tt_event *e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED);
 
 	if (!e)
 		return 0;
-	e->cookie = bpf_get_socket_cookie((void *)sk);
-	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	read_tcp_counters(e, sk);
+	e->new_state = sk->__sk_common.skc_state;
 	submit_event(e);
 	return 0;
+}
+
+/* start_sock_event() for a socket reached through probe-read pointers. */
+static __always_inline struct tt_event *start_sock_event_probed(const struct sock *sk, __u8 type)
+{
+	const struct sock_common *skc = (const struct sock_common *)sk;
+	__u16 family = BPF_CORE_READ(skc, skc_family);
+	__u32 netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	__u16 lport = BPF_CORE_READ(skc, skc_num);
+	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	struct tt_event *e;
+
+	if (!sock_passes(family, netns, lport, rport))
+		return NULL;
+	e = reserve_event();
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->netns = netns;
+	e->lport = lport;
+	read_addrs_probed(e, skc, family);
+	read_task(e);
+	return e;
 }
 
 /* syscalls:sys_exit_accept{,4} record layout (common header, nr, ret). */
@@ -237,7 +268,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	e = start_sock_event(sk, TT_EV_ACCEPT);
+	e = start_sock_event_probed(sk, TT_EV_ACCEPT);
 	if (!e)
 		return 0;
 	/* bpf_get_socket_cookie() is not offered to classic tracepoints; the cookie was
