@@ -5,6 +5,7 @@
 #include "cli/options.hpp"
 #include "cli/replay_command.hpp"
 #include "cli/trace_command.hpp"
+#include "probe/check.hpp"
 #include "tcptrail/events.h"
 
 namespace {
@@ -12,6 +13,22 @@ namespace {
 constexpr int kUsageError = 2;
 
 using tcptrail::cli::TraceOptions;
+
+// CLI11's own range validators print the whole double range; say it plainly.
+CLI::Validator number_above(double floor, bool inclusive) {
+    return CLI::Validator(
+        [floor, inclusive](std::string& s) -> std::string {
+            double v = 0;
+            if (!CLI::detail::lexical_cast(s, v)) return fmt::format("'{}' is not a number", s);
+            if (inclusive ? v < floor : v <= floor) {
+                return fmt::format("{} must be {} {}", s, inclusive ? "at least" : "greater than", floor);
+            }
+            return {};
+        },
+        inclusive ? "NUMBER>=0" : "NUMBER>0");
+}
+const CLI::Validator kPositive = number_above(0, false);
+const CLI::Validator kNonNegative = number_above(0, true);
 
 // What to print and which connections: the same for live tracing and replay.
 void add_output_options(CLI::App& app, TraceOptions& opts) {
@@ -25,14 +42,14 @@ void add_output_options(CLI::App& app, TraceOptions& opts) {
     auto* v6 = app.add_flag("-6,--ipv6", opts.ipv6_only, "only IPv6");
     v4->excludes(v6);
     app.add_option("--netns", opts.netns, "only this network namespace (inode, e.g. from `stat -L -c %i /run/netns/NAME`)")
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--min-handshake-ms", opts.min_handshake_ms, "only connections whose handshake took at least MS")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kNonNegative);
     app.add_flag("--summary", opts.summary,
                  "at the end, print handshake latency quantiles, who closes, TIME_WAIT/CLOSE_WAIT and retransmit tallies");
     app.add_option("--close-wait-warn", opts.close_wait_warn_s,
                    "warn when a socket sits in CLOSE_WAIT (peer closed, this side did not) for SECONDS")
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app.add_option("--max-conns", opts.max_conns,
                    "track at most N sockets; the least recently active is evicted (reported as lost)")
         ->check(CLI::Range(size_t{1}, size_t{100'000'000}));
@@ -44,6 +61,17 @@ void check_output_options(const TraceOptions& opts) {
     }
 }
 
+int run_check() {
+    using Status = tcptrail::probe::CheckLine::Status;
+    const auto report = tcptrail::probe::check_system();
+    for (const auto& l : report.lines) {
+        const char* tag = l.status == Status::Ok ? "ok" : l.status == Status::Degraded ? "degraded" : "MISSING";
+        fmt::print("[{:<8}] {}{}{}\n", tag, l.what, l.detail.empty() ? "" : ": ", l.detail);
+    }
+    fmt::print("tracing can work: {}\n", report.can_trace ? "yes" : "no");
+    return report.can_trace ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,11 +80,13 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "tcptrail 0.1.0");
 
     add_output_options(app, opts);
-    app.add_option("--duration", opts.duration_s, "stop after SECONDS")->check(CLI::PositiveNumber);
+    app.add_option("--duration", opts.duration_s, "stop after SECONDS")->check(kPositive);
     app.add_option("--ringbuf-mb", opts.ringbuf_mb, "ring buffer size in MiB (power of two)")
         ->check(CLI::Range(1, 1024));
     app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
         ->check(CLI::Range(1, 1000));
+    bool check = false;
+    app.add_flag("--check", check, "print what this kernel supports and exit 0 only if tracing can work");
     app.add_option("--record", opts.record_path,
                    "also write the raw event stream to FILE (mode 0600), for `tcptrail replay FILE`");
 
@@ -96,6 +126,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "tcptrail: {} (see --help)\n", e.what());
         return kUsageError;
     }
+    if (check) return run_check();
     if (*replay) return tcptrail::cli::run_replay(capture_path, replay_opts);
     if (*report) {
         report_opts.summary = true;

@@ -168,14 +168,16 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
 std::string read_namespace(const std::string& ns_path, uint64_t ns_ino, const ProbeConfig& cfg, uint64_t now_ns,
                            const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
     std::string problem;
+    struct stat own {};
+    const bool is_own = ::stat("/proc/self/ns/net", &own) == 0 && own.st_ino == ns_ino;
     std::thread worker([&] {
-        int nsfd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) {
+        int nsfd = is_own ? -1 : ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (!is_own && (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0)) {
             problem = fmt::format("cannot enter network namespace {}: {}", ns_ino, std::strerror(errno));
             if (nsfd >= 0) ::close(nsfd);
             return;
         }
-        ::close(nsfd);
+        if (nsfd >= 0) ::close(nsfd);
         int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0) {
             problem = fmt::format("sock_diag unavailable in namespace {}: {}", ns_ino, std::strerror(errno));
