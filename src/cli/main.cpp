@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 1024));
     app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
         ->check(CLI::Range(1, 1000));
+    app.add_option("--user", opts.user,
+                   "after attaching, switch to this unprivileged user and drop every capability");
     bool check = false;
     app.add_flag("--check", check, "print what this kernel supports and exit 0 only if tracing can work");
     app.add_option("--record", opts.record_path,

@@ -26,6 +26,7 @@ struct TraceOptions {
     bool records = true;        // per-connection output (off for `report`)
     std::optional<double> close_wait_warn_s;
     size_t max_conns = 1'000'000;
+    std::string user;  // --user: drop to this user once attached
 };
 
 }  // namespace tcptrail::cli

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "capture/capture_writer.hpp"
+#include "cli/privileges.hpp"
 #include "cli/output_setup.hpp"
 #include "core/tracker.hpp"
 #include "probe/probe.hpp"
@@ -108,6 +109,12 @@ int run_trace(const TraceOptions& opts) {
     for (const auto& p : existing.problems) fmt::print(stderr, "tcptrail: note: {}\n", p);
     for (const tt_event& e : existing.events) input.on_event(e);
 
+    if (!opts.user.empty()) {
+        if (std::string err = drop_privileges(opts.user); !err.empty()) {
+            fmt::print(stderr, "tcptrail: {}\n", err);
+            return 1;
+        }
+    }
     fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing sockets)\n", probe->attached_programs(),
                existing.events.size());
 

@@ -204,3 +204,28 @@ def test_forced_loss_is_reported_exactly_as_counted_in_the_kernel():
     reported = sum(r["count"] for r in res.lost if r["reason"] == "ringbuf_full")
     assert kernel_drops > 0, "the test did not manage to overflow the ring buffer"
     assert reported == kernel_drops
+
+
+def test_user_drops_every_capability_and_tracing_goes_on():
+    port = free_port()
+    churn = Churn(port)
+    try:
+        t = Tracer(["--port", port, "--user", "nobody"]).start()
+        with open("/proc/%d/status" % t.p.pid) as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        assert status["Uid"].split()[:2] == ["65534", "65534"], status["Uid"]
+        for cap in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+            assert int(status[cap].strip(), 16) == 0, (cap, status[cap])
+        assert churn.connect(2) == 2
+        res = t.stop()
+    finally:
+        churn.close()
+    assert res.returncode == 0, res.stderr
+    clients = [r for r in res.conns if r["role"] == "client" and r["rport"] == port]
+    servers = [r for r in res.conns if r["role"] == "server" and r["lport"] == port]
+    assert len(clients) == 2 and len(servers) == 2, res.dump()
+    # Both ends close at once here, so either may be first; each pair must agree.
+    by_port = {r["rport"]: r["closed_by"] for r in servers}
+    for c in clients:
+        assert (c["closed_by"], by_port[c["lport"]]) in {("local", "remote"), ("remote", "local"), ("both", "both")}, \
+            res.dump()
