@@ -126,6 +126,9 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
             if (h->nlmsg_type == NLMSG_DONE) return true;
             if (h->nlmsg_type == NLMSG_ERROR) return false;
             auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+            // TIME_WAIT-table mini-sockets (timer 3) report their substate, FIN_WAIT2
+            // included; their connection's full socket has already closed.
+            if (m->idiag_timer == 3) continue;
             tt_event e{};
             e.ts_ns = now_ns;
             e.type = TT_EV_EXISTING;
@@ -144,6 +147,12 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
                 e.flags |= TT_F_OWNER_KNOWN;
             }
             e.flags |= TT_F_NO_COUNTERS;
+            // What the BPF side reads from sk_flags and the sequence numbers, told
+            // here by the state: the kernel's byte counters include the FINs.
+            if (e.new_state == TT_CLOSE_WAIT || e.new_state == TT_LAST_ACK || e.new_state == TT_CLOSING) {
+                e.sk_bits |= TT_SK_PEER_FIN;
+            }
+            if (e.new_state == TT_FIN_WAIT2) e.sk_bits |= TT_SK_ALL_ACKED;
             int attr_len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
             for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, attr_len); a = RTA_NEXT(a, attr_len)) {
                 if (a->rta_type == INET_DIAG_INFO && RTA_PAYLOAD(a) >= offsetof(tcp_info, tcpi_bytes_received) + 8) {
