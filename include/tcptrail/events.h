@@ -34,6 +34,8 @@ enum tt_event_flags {
 	TT_F_HAS_REASON = 1 << 2,  /* aux holds the kernel's sk_rst_reason */
 	TT_F_NO_COUNTERS = 1 << 3, /* counters below were not read */
 	TT_F_OWNER_KNOWN = 1 << 4, /* TT_EV_EXISTING: pid/comm are the socket's owner */
+	TT_F_FINAL = 1 << 5,       /* TT_EV_EXISTING: part of the complete snapshot taken at exit */
+	TT_F_SNAPSHOT_END = 1 << 6, /* TT_EV_EXISTING, no socket: that snapshot is complete */
 };
 
 /* Bits of tt_event.sk_bits: facts about the socket when the event fired. */

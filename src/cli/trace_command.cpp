@@ -145,11 +145,13 @@ int run_trace(const TraceOptions& opts) {
         if (!out.flush()) break;
         if (capture && capture->failed()) break;  // e.g. disk full: stop, keep what was recorded
     }
-    // Final drain; then the kernel's current counters for what is still open
-    // (their last event may be long past), and report it.
+    // Ask the kernel what is still open (fresh counters: the last event may be long
+    // past; and a socket missing from it closed even if its CLOSE event was lost),
+    // then drain what happened up to now, then apply the snapshot.
+    probe::ExistingSockets still_open = probe::snapshot_existing_sockets(pcfg, monotonic_ns(), true);
     probe->drain();
     account_losses();
-    for (const tt_event& e : probe::snapshot_existing_sockets(pcfg, monotonic_ns()).events) input.on_event(e);
+    for (const tt_event& e : still_open.events) input.on_event(e);
     input.finish(monotonic_ns());
     run_output.finish();
     out.flush();

@@ -130,6 +130,7 @@ void Tracker::set_owner(Conn& c, const tt_event& e) {
 }
 
 void Tracker::take_counters(Conn& c, const tt_event& e) {
+    c.last_event_ns = std::max<uint64_t>(c.last_event_ns, e.ts_ns);
     if (e.cgroup_id) c.rec.cgroup_id = e.cgroup_id;
     if (c.rec.tuple.lport == 0 && e.lport != 0) c.rec.tuple = tuple_of(e);  // port bound after SYN_SENT
     if (e.flags & TT_F_NO_COUNTERS) return;
@@ -353,6 +354,10 @@ void Tracker::on_accept(const tt_event& e) {
 }
 
 void Tracker::on_existing(const tt_event& e) {
+    if (e.flags & TT_F_SNAPSHOT_END) {
+        reconcile_with_final_snapshot(e);
+        return;
+    }
     const bool owner_known = (e.flags & TT_F_OWNER_KNOWN) != 0;
     if (e.new_state == TT_LISTEN) {
         uint64_t key = listener_key(e.netns, e.lport);
@@ -364,9 +369,12 @@ void Tracker::on_existing(const tt_event& e) {
     }
     if (Conn* known = find(e.cookie)) {  // its events came first, or a refresh at exit
         if (owner_known && !known->rec.pid) set_owner(*known, e);
-        if (!known->closed) take_counters(*known, e);
+        // A snapshot older than the socket's last event must not overwrite its counters.
+        if (!known->closed && e.ts_ns >= known->last_event_ns) take_counters(*known, e);
+        if (e.flags & TT_F_FINAL) known->in_final_snapshot = true;
         return;
     }
+    if (e.flags & TT_F_FINAL) return;  // born and unseen in our window: nothing to report
     if (!is_valid_state(e.new_state) || e.new_state == TT_CLOSE) return;
     // Found at start: role from the listening ports (listeners come first).
     const Role role = listeners_.count(listener_key(e.netns, e.lport)) ? Role::Server : Role::Client;
@@ -382,6 +390,20 @@ void Tracker::on_existing(const tt_event& e) {
     }
     take_counters(c, e);
     emit_event(e, c.rec.id);
+}
+
+// At exit the kernel is asked which sockets still exist. One we still think open
+// that is not among them, and saw no event since, closed while its events were
+// lost: report it ended (how is unknown) rather than open.
+void Tracker::reconcile_with_final_snapshot(const tt_event& end) {
+    for (auto& [cookie, c] : conns_) {
+        if (c.closed || c.in_final_snapshot || c.last_event_ns > end.ts_ns) continue;
+        c.closed = true;
+        c.end_unobserved = true;
+        c.state_before_close = c.state;
+        c.rec.end_ns = std::max(c.last_event_ns, c.rec.start_ns);
+        closed_queue_.push_back(cookie);
+    }
 }
 
 void Tracker::on_lost(uint64_t count, LossReason reason) {
@@ -483,7 +505,10 @@ void Tracker::finalize(Conn& c, bool still_open) {
     const uint64_t peer_fin = (c.sk_bits & TT_SK_PEER_FIN) ? 1 : 0;
     r.bytes_received = c.bytes_received > peer_fin ? c.bytes_received - peer_fin : 0;
 
-    if (!still_open) {
+    if (!still_open && c.end_unobserved) {
+        r.duration_us = (r.end_ns - r.start_ns) / 1000;
+        r.closed_by = ClosedBy::Unknown;  // its CLOSE was among the lost events
+    } else if (!still_open) {
         r.duration_us = (r.end_ns - r.start_ns) / 1000;
         r.error = c.err_at_close;
         r.closed_by = classify_close(c.established_ns != 0, r.role, c.state_before_close, c.reset_received,

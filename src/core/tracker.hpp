@@ -85,6 +85,9 @@ private:
         bool peer_fin_at_close = false;
         std::optional<uint64_t> first_synack_us;
         bool owner_from_accept = false;
+        uint64_t last_event_ns = 0;
+        bool in_final_snapshot = false;
+        bool end_unobserved = false;  // gone from the kernel, its CLOSE event lost
         uint64_t cookie = 0;
         Conn* lru_prev = nullptr;  // least-recently-active order, for eviction
         Conn* lru_next = nullptr;
@@ -108,6 +111,7 @@ private:
     void on_reset(const tt_event& e, bool sent);
     void on_accept(const tt_event& e);
     void on_existing(const tt_event& e);
+    void reconcile_with_final_snapshot(const tt_event& end);
 
     Conn* find(uint64_t cookie);
     Conn& create(const tt_event& e, Role role, bool partial);

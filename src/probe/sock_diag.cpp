@@ -206,7 +206,7 @@ std::string read_namespace(const std::string& ns_path, uint64_t ns_ino, const Pr
 
 }  // namespace
 
-ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_ns) {
+ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_ns, bool final_snapshot) {
     ExistingSockets result;
     std::unordered_map<uint64_t, Owner> owners;
     std::vector<std::pair<uint64_t, std::string>> namespaces;
@@ -219,6 +219,16 @@ ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_n
     // Listeners first: the tracker infers a socket's role from the listening ports.
     std::stable_partition(result.events.begin(), result.events.end(),
                           [](const tt_event& e) { return e.new_state == TT_LISTEN; });
+    if (final_snapshot) {
+        for (tt_event& e : result.events) e.flags |= TT_F_FINAL;
+        if (result.problems.empty()) {
+            tt_event end{};
+            end.ts_ns = now_ns;
+            end.type = TT_EV_EXISTING;
+            end.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+            result.events.push_back(end);
+        }
+    }
     return result;
 }
 

@@ -18,6 +18,8 @@ struct ExistingSockets {
 };
 
 // `now_ns` (CLOCK_MONOTONIC) stamps the events. Applies the kernel-side filters of cfg.
-ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_ns);
+// With `final_snapshot`, the events are marked TT_F_FINAL and, when every namespace
+// was read, end with a TT_F_SNAPSHOT_END marker.
+ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_ns, bool final_snapshot = false);
 
 }  // namespace tcptrail::probe

@@ -440,6 +440,32 @@ TEST_F(TrackerTest, CloseWaitLeakIsFlaggedOnceAfterTheThreshold) {
     EXPECT_EQ(out.close_waits.size(), 1u);
 }
 
+TEST_F(TrackerTest, SocketGoneAtExitWithItsCloseLostIsReportedEndedNotOpen) {
+    SocketScript gone(1, 40001, 80), alive(2, 40002, 80), busy(3, 40003, 80);
+    for (SocketScript* s : {&gone, &alive, &busy}) {
+        feed(SocketScript::in_task(s->state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+        feed(s->state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    }
+    tt_event snap = alive.simple(TT_EV_EXISTING, TT_ESTABLISHED, 100);
+    snap.flags = TT_F_FINAL;
+    feed(busy.state(TT_ESTABLISHED, TT_FIN_WAIT1, 101));  // changed after the snapshot: not judged by it
+    feed(snap);
+    tt_event marker{};
+    marker.type = TT_EV_EXISTING;
+    marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+    marker.ts_ns = snap.ts_ns;
+    feed(marker);
+    end();
+    ASSERT_EQ(out.conns.size(), 3u);
+    EXPECT_EQ(out.conns[0].tuple.lport, 40001);
+    EXPECT_FALSE(out.conns[0].open);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Unknown);
+    for (size_t i : {1u, 2u}) {
+        EXPECT_TRUE(out.conns[i].open) << i;
+        EXPECT_EQ(out.conns[i].closed_by, ClosedBy::Open);
+    }
+}
+
 TEST_F(TrackerTest, EventsCarryConnectionIdsWhenRequested) {
     opts.emit_events = true;
     make();
