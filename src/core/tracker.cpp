@@ -192,6 +192,18 @@ void Tracker::on_state(const tt_event& e) {
             emit_event(e, 0);
             return;
         }
+        // Older kernels (6.1) fire a child's LISTEN -> SYN_RECV inside the clone of its
+        // listener, before the child has its own cookie and its peer's address: the
+        // event carries the listener's cookie and no remote port. Hold it for the
+        // child's next event, which has both.
+        if (from == TT_LISTEN && to == TT_SYN_RECV && (e.rport == 0 || listener_cookies_.count(e.cookie))) {
+            if (early_children_.size() >= kMaxEarlyChildren) early_children_.pop_front();
+            early_children_.push_back(e);
+            return;
+        }
+        if (from == TT_SYN_RECV && adopt_early_child(e)) c = find(e.cookie);
+    }
+    if (!c) {
         if (from == TT_CLOSE && to == TT_SYN_SENT) {
             c = &create(e, Role::Client, false);
             set_owner(*c, e);  // connect() runs in the connecting task
@@ -283,6 +295,22 @@ void Tracker::on_state(const tt_event& e) {
         default: break;
     }
     emit_event(e, c->rec.id);
+}
+
+bool Tracker::adopt_early_child(const tt_event& e) {
+    for (auto it = early_children_.begin(); it != early_children_.end(); ++it) {
+        if (it->netns != e.netns || it->lport != e.lport) continue;
+        tt_event first = *it;
+        early_children_.erase(it);
+        first.cookie = e.cookie;
+        first.family = e.family;
+        first.rport = e.rport;
+        std::memcpy(first.laddr, e.laddr, sizeof(first.laddr));
+        std::memcpy(first.raddr, e.raddr, sizeof(first.raddr));
+        on_state(first);
+        return true;
+    }
+    return false;
 }
 
 void Tracker::on_retransmit(const tt_event& e) {

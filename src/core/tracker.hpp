@@ -111,6 +111,7 @@ private:
     void on_reset(const tt_event& e, bool sent);
     void on_accept(const tt_event& e);
     void on_existing(const tt_event& e);
+    bool adopt_early_child(const tt_event& e);
     void reconcile_with_final_snapshot(const tt_event& end);
 
     Conn* find(uint64_t cookie);
@@ -140,6 +141,8 @@ private:
     std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
     std::deque<uint64_t> closed_queue_;  // cookies of closed sockets, in close order
     uint64_t last_note_sweep_ns_ = 0;
+    static constexpr size_t kMaxEarlyChildren = 4096;
+    std::deque<tt_event> early_children_;  // LISTEN -> SYN_RECV seen before the child had its cookie
     std::deque<std::pair<uint64_t, uint64_t>> close_wait_watch_;  // (cookie, entered CLOSE_WAIT)
     Conn* lru_oldest_ = nullptr;
     Conn* lru_newest_ = nullptr;

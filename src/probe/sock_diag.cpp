@@ -124,7 +124,11 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
         for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n));
              h = NLMSG_NEXT(h, n)) {
             if (h->nlmsg_type == NLMSG_DONE) return true;
-            if (h->nlmsg_type == NLMSG_ERROR) return false;
+            if (h->nlmsg_type == NLMSG_ERROR) {  // e.g. inet_diag / tcp_diag modules not loaded
+                const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+                errno = err->error ? -err->error : EPROTO;
+                return false;
+            }
             auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
             // TIME_WAIT-table mini-sockets (timer 3) report their substate, FIN_WAIT2
             // included; their connection's full socket has already closed.

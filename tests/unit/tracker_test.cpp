@@ -116,6 +116,29 @@ TEST_F(TrackerTest, ServerPassiveCloseIsRemoteAndOwnedByAcceptorNotSoftirq) {
     EXPECT_EQ(r.bytes_received, 300u);
 }
 
+TEST_F(TrackerTest, ChildWhoseFirstEventCarriesTheListenersCookieIsOneServerRecord) {
+    // Linux 6.1: LISTEN -> SYN_RECV fires before the child gets its cookie and peer.
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    SocketScript early(1, 8080, 0);  // the listener's cookie, no remote port yet
+    feed(early.state(TT_LISTEN, TT_SYN_RECV, 5));
+    SocketScript child(2, 8080, 51000);
+    child.srtt_us8 = 8 * 100;
+    feed(child.state(TT_SYN_RECV, TT_ESTABLISHED, 5.02));
+    feed(SocketScript::in_task(child.simple(TT_EV_ACCEPT, TT_ESTABLISHED, 6), 501, "worker"));
+    feed(SocketScript::in_task(l.state(TT_LISTEN, TT_CLOSE, 10), 500, "srv"));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    const auto& r = out.conns[0];
+    EXPECT_EQ(r.role, Role::Server);
+    EXPECT_FALSE(r.partial);
+    EXPECT_EQ(r.tuple.rport, 51000);
+    EXPECT_EQ(names(r), (std::vector<std::string>{"SYN_RECV", "ESTABLISHED"}));
+    EXPECT_EQ(r.handshake_us, 100u + 20u);
+    EXPECT_EQ(r.pid, 501u);
+    EXPECT_TRUE(r.open);
+}
+
 TEST_F(TrackerTest, NeverAcceptedServerFallsBackToListenerOwner) {
     SocketScript l(1, 8080, 0);
     feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
