@@ -7,6 +7,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev googletest libgtest-dev
   iproute2 nftables python3 python3-pytest
+  qemu-system-x86
 )
 missing=()
 for p in "${packages[@]}"; do
