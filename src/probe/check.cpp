@@ -63,12 +63,12 @@ CheckReport check_system() {
             add(Status::Missing, fmt::format("tracepoint {}", tp.name), tp.lost);
         }
     }
-    if (btf_has(vmlinux, "sk_rst_reason", BTF_KIND_ENUM)) {
+    btf__free(vmlinux);
+    if (kernel_has_reset_reasons()) {
         add(Status::Ok, "reset reasons (tcp_send_reset reason, 6.10+)");
     } else {
-        add(Status::Degraded, "reset reasons (tcp_send_reset reason, 6.10+)", "resets: reason unavailable on this kernel");
+        add(Status::Degraded, "reset reasons (tcp_send_reset reason, 6.10+)", kNoResetReasons);
     }
-    btf__free(vmlinux);
 
     if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1) {
         add(Status::Ok, "BPF ring buffer (5.8+)");
@@ -84,7 +84,9 @@ CheckReport check_system() {
     try {
         Probe probe(ProbeConfig{}, sink, notes);
         add(Status::Ok, fmt::format("load and attach ({} programs)", probe.attached_programs()));
-        for (const auto& n : notes) add(Status::Degraded, "feature", n);
+        for (const auto& n : notes) {
+            if (n != kNoResetReasons) add(Status::Degraded, "feature", n);  // already said above
+        }
         r.can_trace = true;
     } catch (const ProbeError& e) {
         add(Status::Missing, "load and attach", e.what());

@@ -1,6 +1,7 @@
 #include "probe/probe.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <sys/mount.h>
@@ -72,6 +73,13 @@ bool tracepoint_exists(const char* category, const char* name) {
 
 }  // namespace
 
+bool kernel_has_reset_reasons() {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    const bool has = vmlinux && btf__find_by_name_kind(vmlinux, "sk_rst_reason", BTF_KIND_ENUM) > 0;
+    btf__free(vmlinux);
+    return has;
+}
+
 Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::string>& notes) : handler_(handler) {
     libbpf_set_print(libbpf_print);
     check_privileges();
@@ -107,6 +115,9 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     } else if (!tracepoint_exists("syscalls", "sys_exit_accept")) {
         bpf_program__set_autoload(skel_->progs.on_accept_exit_plain, false);
     }
+
+    // Features this kernel lacks, said once at start (the JSON carries null for them).
+    if (!kernel_has_reset_reasons()) notes.push_back(kNoResetReasons);
 
     if (int err = tcptrail_bpf::load(skel_); err) {
         std::string why = g_libbpf_last.empty() ? std::strerror(-err) : g_libbpf_last;

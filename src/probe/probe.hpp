@@ -35,6 +35,10 @@ public:
     virtual void on_event(const tt_event& e) = 0;
 };
 
+// tcp_send_reset carries the kernel's reason (enum sk_rst_reason) from 6.10 on.
+bool kernel_has_reset_reasons();
+inline constexpr const char* kNoResetReasons = "resets: reason unavailable on this kernel (tcp_send_reset has it from 6.10)";
+
 class Probe {
 public:
     // Loads and attaches everything; throws ProbeError. `notes` gets one line per

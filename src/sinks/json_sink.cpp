@@ -130,7 +130,14 @@ void JsonSink::on_event(const core::EventRecord& ev) {
         w.key("comm").text(std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
     }
     if (e.type == TT_EV_SYNACK_RETRANS) w.key("synack_retrans").num(e.aux);
-    if (e.type == TT_EV_RESET_SENT && (e.flags & TT_F_HAS_REASON)) w.key("reason").num(e.aux);
+    if (e.type == TT_EV_RESET_SENT) {  // the kernel's enum sk_rst_reason; null before 6.10
+        w.key("reason");
+        if (e.flags & TT_F_HAS_REASON) {
+            w.num(e.aux);
+        } else {
+            w.null();
+        }
+    }
     w.raw("}\n");
     out_.end_record();
 }
