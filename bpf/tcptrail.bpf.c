@@ -54,21 +54,51 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 	return e;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+static __always_inline void trace_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk); /* NULL unless a full TCP socket */
 	struct tt_event *e;
 
 	if (!tp)
-		return 0;
+		return;
 	e = start_sock_event(sk, tp, TT_EV_STATE);
 	if (!e)
-		return 0;
+		return;
 	e->cgroup_id = sock_cgroup_id(sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
 	submit_event(e);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u32 zero = 0;
+	__u32 *busy = bpf_map_lookup_elem(&set_state_busy, &zero);
+
+	if (busy)
+		*busy = 1;
+	trace_set_state(sk, oldstate, newstate);
+	if (busy)
+		*busy = 0;
+	return 0;
+}
+
+/* Runs on every set_state too, but acts only when nested inside on_set_state on
+ * this CPU: exactly the events the kernel skipped for on_set_state. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u32 zero = 0;
+	__u32 *busy = bpf_map_lookup_elem(&set_state_busy, &zero);
+	__u64 *rescued;
+
+	if (!busy || !*busy)
+		return 0;
+	rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
+	if (rescued)
+		*rescued += 1;
+	trace_set_state(sk, oldstate, newstate);
 	return 0;
 }
 

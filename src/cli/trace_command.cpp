@@ -1,5 +1,6 @@
 #include "cli/trace_command.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <memory>
@@ -56,8 +57,20 @@ struct LossCounter {
     uint64_t reported = 0;
     uint64_t take(uint64_t cumulative) {
         uint64_t delta = cumulative > reported ? cumulative - reported : 0;
-        reported = cumulative;
+        reported = std::max(reported, cumulative);
         return delta;
+    }
+};
+
+// Recursion misses that no nested copy made up for. A miss is counted by the
+// kernel just before the nested copy runs, so misses are taken one poll late:
+// by then every rescue of those misses has been counted.
+struct RecursionLoss {
+    uint64_t misses_before = 0;
+    uint64_t cumulative(uint64_t misses_now, uint64_t rescued_now) {
+        uint64_t lost = misses_before > rescued_now ? misses_before - rescued_now : 0;
+        misses_before = misses_now;
+        return lost;
     }
 };
 
@@ -122,9 +135,12 @@ int run_trace(const TraceOptions& opts) {
     const uint64_t deadline_ns =
         opts.duration_s ? start_ns + static_cast<uint64_t>(*opts.duration_s * 1e9) : UINT64_MAX;
     LossCounter drops, misses;
+    RecursionLoss recursion;
     auto account_losses = [&] {
         input.on_lost(drops.take(probe->ringbuf_drops()), core::LossReason::RingbufFull);
-        input.on_lost(misses.take(probe->recursion_misses()), core::LossReason::Recursion);
+        const uint64_t misses_now = probe->recursion_misses();
+        input.on_lost(misses.take(recursion.cumulative(misses_now, probe->nested_rescued())),
+                      core::LossReason::Recursion);
     };
 
     int exit_code = 0;
@@ -151,6 +167,7 @@ int run_trace(const TraceOptions& opts) {
     probe::ExistingSockets still_open = probe::snapshot_existing_sockets(pcfg, monotonic_ns(), true);
     probe->drain();
     account_losses();
+    account_losses();  // recursion misses are taken one round late
     for (const tt_event& e : still_open.events) input.on_event(e);
     input.finish(monotonic_ns());
     run_output.finish();

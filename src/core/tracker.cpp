@@ -497,8 +497,10 @@ ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_
         if (resets_sent) return ClosedBy::ResetLocal;
         return ClosedBy::Timeout;
     }
+    // A RST that only cuts the last step of an orderly close (FIN_WAIT2, CLOSING,
+    // LAST_ACK) does not change who closed; it shows in resets_received and error.
     const bool orderly = is_orderly_end(before);
-    if (reset_received) return ClosedBy::ResetRemote;
+    if (reset_received && !orderly) return ClosedBy::ResetRemote;
     // The kernel gave up (retransmissions or keepalive probes unanswered); it may
     // send a RST on the way out, which does not make it an abort by the application.
     if (err == ETIMEDOUT) return ClosedBy::Timeout;

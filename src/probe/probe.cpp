@@ -134,6 +134,7 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     };
     const Attach attaches[] = {
         {skel_->progs.on_set_state, &skel_->links.on_set_state, "sock:inet_sock_set_state"},
+        {skel_->progs.on_set_state_nested, &skel_->links.on_set_state_nested, "sock:inet_sock_set_state"},
         {skel_->progs.on_retransmit, &skel_->links.on_retransmit, "tcp:tcp_retransmit_skb"},
         {skel_->progs.on_retransmit_synack, &skel_->links.on_retransmit_synack, "tcp:tcp_retransmit_synack"},
         {skel_->progs.on_send_reset, &skel_->links.on_send_reset, "tcp:tcp_send_reset"},
@@ -150,7 +151,8 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
             skel_ = nullptr;
             throw ProbeError(fmt::format("cannot attach to tracepoint {}: {}", a.what, std::strerror(-err)));
         }
-        prog_fds_.push_back(bpf_program__fd(a.prog));
+        // The nested copy's own misses are not losses: on_set_state ran for those.
+        if (a.prog != skel_->progs.on_set_state_nested) prog_fds_.push_back(bpf_program__fd(a.prog));
         ++attached_;
     }
 
@@ -189,16 +191,20 @@ uint64_t Probe::drain() {
     return delivered_ - before;
 }
 
-uint64_t Probe::ringbuf_drops() const {
+namespace {
+uint64_t sum_per_cpu_u64(int map_fd) {
     int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0) return 0;
     std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
     uint32_t key = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.ringbuf_drops), &key, per_cpu.data()) != 0) return 0;
+    if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data()) != 0) return 0;
     uint64_t sum = 0;
     for (uint64_t v : per_cpu) sum += v;
     return sum;
 }
+}  // namespace
+
+uint64_t Probe::ringbuf_drops() const { return sum_per_cpu_u64(bpf_map__fd(skel_->maps.ringbuf_drops)); }
 
 uint64_t Probe::recursion_misses() const {
     uint64_t sum = 0;
@@ -209,5 +215,7 @@ uint64_t Probe::recursion_misses() const {
     }
     return sum;
 }
+
+uint64_t Probe::nested_rescued() const { return sum_per_cpu_u64(bpf_map__fd(skel_->maps.nested_rescued)); }
 
 }  // namespace tcptrail::probe

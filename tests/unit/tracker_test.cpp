@@ -279,6 +279,23 @@ TEST_F(TrackerTest, ResetReceivedIsResetRemote) {
     EXPECT_EQ(out.conns[0].error, ECONNRESET);
 }
 
+TEST_F(TrackerTest, ResetCuttingTheLastStepOfAnOrderlyCloseKeepsTheCloser) {
+    SocketScript s(2, 8080, 51000);
+    feed(s.state(TT_LISTEN, TT_SYN_RECV, 0));
+    feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 0.1));
+    feed(s.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 3));
+    feed(s.state(TT_CLOSE_WAIT, TT_LAST_ACK, 4));
+    feed(s.simple(TT_EV_RESET_RECEIVED, TT_LAST_ACK, 5));
+    tt_event close = s.state(TT_LAST_ACK, TT_CLOSE, 5);
+    close.sk_err = ECONNRESET;
+    feed(close);
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Remote);
+    EXPECT_EQ(out.conns[0].resets_received, 1u);
+    EXPECT_EQ(out.conns[0].error, ECONNRESET);
+}
+
 TEST_F(TrackerTest, SimultaneousCloseIsBoth) {
     SocketScript c(1, 40001, 80);
     feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
