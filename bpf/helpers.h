@@ -30,12 +30,28 @@ static __always_inline struct tt_event *reserve_event(void)
 	return e;
 }
 
-/* Batch wake-ups: waking the consumer per event costs more than the BPF program. */
+/*
+ * Batch wake-ups: waking the consumer per event costs more than the BPF program
+ * (a self-interrupt whose exit runs softirqs that re-enter these programs on the
+ * same CPU). Wake only when a backlog has built up, and then at most once per
+ * CPU every few milliseconds; otherwise the consumer drains on its timer.
+ */
+#define TT_WAKEUP_MIN_GAP_NS (5 * 1000 * 1000)
+
 static __always_inline void submit_event(struct tt_event *e)
 {
-	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+		__u32 zero = 0;
+		__u64 *last = bpf_map_lookup_elem(&last_wakeup, &zero);
+
+		if (last && e->ts_ns - *last >= TT_WAKEUP_MIN_GAP_NS) {
+			*last = e->ts_ns;
+			flags = BPF_RB_FORCE_WAKEUP;
+		}
+	}
+	bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline bool port_passes(__u16 lport, __u16 rport)

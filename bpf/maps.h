@@ -17,21 +17,24 @@ struct {
 	__type(value, __u64);
 } ringbuf_drops SEC(".maps");
 
-/*
- * The kernel skips a tp_btf program that is already running on this CPU (e.g.
- * set_state in a task, interrupted by a softirq that changes another socket's
- * state). A second copy of the set_state program runs only while the first is
- * busy on this CPU, so that nested event is kept rather than lost.
- */
+/* When this CPU last forced a consumer wake-up (see submit_event). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wakeup SEC(".maps");
+
+/* How many copies of the set_state program are busy on this CPU (tcptrail.bpf.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} set_state_busy SEC(".maps");
+} set_state_depth SEC(".maps");
 
-/* Nested set_state events the second copy kept: each one is also a recursion
- * miss of the first copy, which user space therefore does not report as lost. */
+/* set_state events the nested copies traced: each one is also a recursion miss
+ * of the first copy, which user space therefore does not report as lost. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -70,35 +70,57 @@ static __always_inline void trace_set_state(const struct sock *sk, int oldstate,
 	submit_event(e);
 }
 
+/*
+ * The kernel skips a tp_btf program that is already active on this CPU: nested
+ * under a softirq, or preempted inside it while another task changes a socket's
+ * state. Copies of the program, attached to the same tracepoint, take over at
+ * each depth: copy k acts only while k copies are busy on this CPU, so every
+ * event is traced exactly once unless TT_SET_STATE_COPIES are all busy. Each
+ * event a copy k >= 1 traces was a recursion miss of copy 0 (see maps.h).
+ */
+static __always_inline void set_state_at_depth(__u32 k, const struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0;
+	__u32 *depth = bpf_map_lookup_elem(&set_state_depth, &zero);
+
+	if (!depth || *depth != k)
+		return;
+	*depth = k + 1;
+	if (k > 0) {
+		__u64 *rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
+
+		if (rescued)
+			*rescued += 1;
+	}
+	trace_set_state(sk, oldstate, newstate);
+	*depth = k;
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	__u32 zero = 0;
-	__u32 *busy = bpf_map_lookup_elem(&set_state_busy, &zero);
-
-	if (busy)
-		*busy = 1;
-	trace_set_state(sk, oldstate, newstate);
-	if (busy)
-		*busy = 0;
+	set_state_at_depth(0, sk, oldstate, newstate);
 	return 0;
 }
 
-/* Runs on every set_state too, but acts only when nested inside on_set_state on
- * this CPU: exactly the events the kernel skipped for on_set_state. */
 SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state_nested, const struct sock *sk, const int oldstate, const int newstate)
+int BPF_PROG(on_set_state_nested1, const struct sock *sk, const int oldstate, const int newstate)
 {
-	__u32 zero = 0;
-	__u32 *busy = bpf_map_lookup_elem(&set_state_busy, &zero);
-	__u64 *rescued;
+	set_state_at_depth(1, sk, oldstate, newstate);
+	return 0;
+}
 
-	if (!busy || !*busy)
-		return 0;
-	rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
-	if (rescued)
-		*rescued += 1;
-	trace_set_state(sk, oldstate, newstate);
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state_nested2, const struct sock *sk, const int oldstate, const int newstate)
+{
+	set_state_at_depth(2, sk, oldstate, newstate);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state_nested3, const struct sock *sk, const int oldstate, const int newstate)
+{
+	set_state_at_depth(3, sk, oldstate, newstate);
 	return 0;
 }
 

@@ -134,7 +134,9 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     };
     const Attach attaches[] = {
         {skel_->progs.on_set_state, &skel_->links.on_set_state, "sock:inet_sock_set_state"},
-        {skel_->progs.on_set_state_nested, &skel_->links.on_set_state_nested, "sock:inet_sock_set_state"},
+        {skel_->progs.on_set_state_nested1, &skel_->links.on_set_state_nested1, "sock:inet_sock_set_state"},
+        {skel_->progs.on_set_state_nested2, &skel_->links.on_set_state_nested2, "sock:inet_sock_set_state"},
+        {skel_->progs.on_set_state_nested3, &skel_->links.on_set_state_nested3, "sock:inet_sock_set_state"},
         {skel_->progs.on_retransmit, &skel_->links.on_retransmit, "tcp:tcp_retransmit_skb"},
         {skel_->progs.on_retransmit_synack, &skel_->links.on_retransmit_synack, "tcp:tcp_retransmit_synack"},
         {skel_->progs.on_send_reset, &skel_->links.on_send_reset, "tcp:tcp_send_reset"},
@@ -151,8 +153,11 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
             skel_ = nullptr;
             throw ProbeError(fmt::format("cannot attach to tracepoint {}: {}", a.what, std::strerror(-err)));
         }
-        // The nested copy's own misses are not losses: on_set_state ran for those.
-        if (a.prog != skel_->progs.on_set_state_nested) prog_fds_.push_back(bpf_program__fd(a.prog));
+        // The nested copies' own misses are not losses: an earlier copy traced those.
+        const bool nested_copy = a.prog == skel_->progs.on_set_state_nested1 ||
+                                 a.prog == skel_->progs.on_set_state_nested2 ||
+                                 a.prog == skel_->progs.on_set_state_nested3;
+        if (!nested_copy) prog_fds_.push_back(bpf_program__fd(a.prog));
         ++attached_;
     }
 
