@@ -96,33 +96,18 @@ static __always_inline void set_state_at_depth(__u32 k, const struct sock *sk, i
 	*depth = k;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
-{
-	set_state_at_depth(0, sk, oldstate, newstate);
-	return 0;
-}
+#define SET_STATE_COPY(name, k)                                                                   \
+	SEC("tp_btf/inet_sock_set_state")                                                         \
+	int BPF_PROG(name, const struct sock *sk, const int oldstate, const int newstate)        \
+	{                                                                                         \
+		set_state_at_depth(k, sk, oldstate, newstate);                                    \
+		return 0;                                                                         \
+	}
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state_nested1, const struct sock *sk, const int oldstate, const int newstate)
-{
-	set_state_at_depth(1, sk, oldstate, newstate);
-	return 0;
-}
-
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state_nested2, const struct sock *sk, const int oldstate, const int newstate)
-{
-	set_state_at_depth(2, sk, oldstate, newstate);
-	return 0;
-}
-
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state_nested3, const struct sock *sk, const int oldstate, const int newstate)
-{
-	set_state_at_depth(3, sk, oldstate, newstate);
-	return 0;
-}
+SET_STATE_COPY(on_set_state, 0)
+SET_STATE_COPY(on_set_state_nested1, 1)
+SET_STATE_COPY(on_set_state_nested2, 2)
+SET_STATE_COPY(on_set_state_nested3, 3)
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
