@@ -18,6 +18,26 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Filters on what the socket is, reserves, and fills what every event has. */
+static __always_inline struct tt_event *begin_event(__u8 type, __u16 family, __u32 netns, __u16 lport, __u16 rport)
+{
+	struct tt_event *e;
+
+	if (!sock_passes(family, netns, lport, rport))
+		return NULL;
+	e = reserve_event();
+	if (!e)
+		return NULL;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->family = family;
+	e->netns = netns;
+	e->lport = lport;
+	e->rport = rport;
+	return e;
+}
+
 /*
  * Common part of every event about a socket from a tp_btf program. tp is the
  * full TCP socket (bpf_skc_to_tcp_sock), or NULL for a request / TIME_WAIT
@@ -34,16 +54,9 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 	__u16 rport = bswap16(skc->skc_dport);
 	struct tt_event *e;
 
-	if (!sock_passes(family, netns, lport, rport))
-		return NULL;
-	e = reserve_event();
+	e = begin_event(type, family, netns, lport, rport);
 	if (!e)
 		return NULL;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->type = type;
-	e->netns = netns;
-	e->lport = lport;
 	read_addrs(e, skc, family);
 	read_task(e);
 	e->cookie = bpf_get_socket_cookie((void *)sk);
@@ -144,16 +157,11 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	__u16 rport = bswap16(skc->skc_dport);
 	struct tt_event *e;
 
-	if (!treq || !sock_passes(family, netns, lport, rport))
+	if (!treq)
 		return 0;
-	e = reserve_event();
+	e = begin_event(TT_EV_SYNACK_RETRANS, family, netns, lport, rport);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->type = TT_EV_SYNACK_RETRANS;
-	e->netns = netns;
-	e->lport = lport;
 	read_addrs(e, skc, family);
 	read_task(e);
 	e->cookie = bpf_get_socket_cookie((void *)sk); /* the listener's */
@@ -184,18 +192,9 @@ static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 re
 	family = (version >> 4) == 4 ? AF_INET : AF_INET6;
 	if (bpf_probe_read_kernel(&th, sizeof(th), head + th_off))
 		return 0;
-	if (!sock_passes(family, netns, bswap16(th.dest), bswap16(th.source)))
-		return 0;
-	e = reserve_event();
+	e = begin_event(TT_EV_RESET_SENT, family, netns, bswap16(th.dest), bswap16(th.source));
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->type = TT_EV_RESET_SENT;
-	e->family = family;
-	e->netns = netns;
-	e->lport = bswap16(th.dest);
-	e->rport = bswap16(th.source);
 	if (family == AF_INET) {
 		struct iphdr ip;
 
@@ -261,16 +260,9 @@ static __always_inline struct tt_event *start_sock_event_probed(const struct soc
 	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
 	struct tt_event *e;
 
-	if (!sock_passes(family, netns, lport, rport))
-		return NULL;
-	e = reserve_event();
+	e = begin_event(type, family, netns, lport, rport);
 	if (!e)
 		return NULL;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->type = type;
-	e->netns = netns;
-	e->lport = lport;
 	read_addrs_probed(e, skc, family);
 	read_task(e);
 	return e;
