@@ -103,10 +103,10 @@ static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 	return 0;
 }
 
-/* Addresses from sock_common: shared by full, request and TIME_WAIT sockets. */
+/* Addresses from sock_common: shared by full, request and TIME_WAIT sockets.
+ * Family and ports are already in the event (begin_event). */
 static __always_inline void read_addrs(struct tt_event *e, const struct sock_common *skc, __u16 family)
 {
-	e->family = family;
 	if (family == AF_INET) {
 		__builtin_memcpy(e->laddr, &skc->skc_rcv_saddr, 4);
 		__builtin_memcpy(e->raddr, &skc->skc_daddr, 4);
@@ -114,12 +114,10 @@ static __always_inline void read_addrs(struct tt_event *e, const struct sock_com
 		__builtin_memcpy(e->laddr, &skc->skc_v6_rcv_saddr, 16);
 		__builtin_memcpy(e->raddr, &skc->skc_v6_daddr, 16);
 	}
-	e->rport = bswap16(skc->skc_dport);
 }
 
 static __always_inline void read_addrs_probed(struct tt_event *e, const struct sock_common *skc, __u16 family)
 {
-	e->family = family;
 	if (family == AF_INET) {
 		BPF_CORE_READ_INTO((__u32 *)e->laddr, skc, skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)e->raddr, skc, skc_daddr);
@@ -128,7 +126,6 @@ static __always_inline void read_addrs_probed(struct tt_event *e, const struct s
 		bpf_core_read(e->laddr, sizeof(e->laddr), &skc->skc_v6_rcv_saddr);
 		bpf_core_read(e->raddr, sizeof(e->raddr), &skc->skc_v6_daddr);
 	}
-	e->rport = bswap16(BPF_CORE_READ(skc, skc_dport));
 }
 
 static __always_inline void read_task(struct tt_event *e)

@@ -373,7 +373,6 @@ void Tracker::on_accept(const tt_event& e) {
         return;
     }
     set_owner(*c, e);  // accept() runs in the accepting process: the true owner
-    c->owner_from_accept = true;
     if (!c->rec.accept_wait_us && c->established_ns && e.ts_ns >= c->established_ns) {
         c->rec.accept_wait_us = (e.ts_ns - c->established_ns) / 1000;
     }
@@ -412,10 +411,7 @@ void Tracker::on_existing(const tt_event& e) {
     if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c.established_ns = e.ts_ns;
     if (sends_fin(e.new_state)) c.fin_sent = true;
     if (e.new_state == TT_CLOSE_WAIT || e.new_state == TT_LAST_ACK) c.saw_close_wait = true;
-    if (owner_known) {
-        set_owner(c, e);
-        c.owner_from_accept = true;
-    }
+    if (owner_known) set_owner(c, e);
     take_counters(c, e);
     emit_event(e, c.rec.id);
 }

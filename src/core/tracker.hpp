@@ -84,7 +84,6 @@ private:
         uint8_t probes_out_at_close = 0;  // keepalive / zero-window probes unanswered
         bool peer_fin_at_close = false;
         std::optional<uint64_t> first_synack_us;
-        bool owner_from_accept = false;
         uint64_t last_event_ns = 0;
         bool in_final_snapshot = false;
         bool end_unobserved = false;  // gone from the kernel, its CLOSE event lost
