@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -167,9 +168,25 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
         skel_ = nullptr;
         throw ProbeError(fmt::format("cannot set up the ring buffer: {}", std::strerror(errno)));
     }
+    // libbpf polls the ring buffer level-triggered: once woken, every later poll
+    // returns at once while any byte is unread, so under load the consumer would
+    // spin (hundreds of drains a second, each with its syscalls). Edge-triggered,
+    // it sleeps until the BPF side forces a wake-up or the timer ends the wait.
+    wake_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    if (wake_fd_ < 0 || epoll_ctl(wake_fd_, EPOLL_CTL_ADD, bpf_map__fd(skel_->maps.events), &ev) != 0) {
+        const int err = errno;
+        if (wake_fd_ >= 0) close(wake_fd_);
+        ring_buffer__free(rb_);
+        tcptrail_bpf::destroy(skel_);
+        skel_ = nullptr;
+        throw ProbeError(fmt::format("cannot set up the ring buffer wake-up: {}", std::strerror(err)));
+    }
 }
 
 Probe::~Probe() {
+    if (wake_fd_ >= 0) close(wake_fd_);
     if (rb_) ring_buffer__free(rb_);
     if (skel_) tcptrail_bpf::destroy(skel_);
 }
@@ -187,7 +204,8 @@ int Probe::on_record(void* ctx, void* data, size_t size) {
 
 void Probe::wait(int timeout_ms) {
     // Returns early only when the BPF side forces a wake-up (the buffer is filling).
-    ring_buffer__poll(rb_, timeout_ms);
+    epoll_event ev{};
+    (void)epoll_wait(wake_fd_, &ev, 1, timeout_ms);
 }
 
 uint64_t Probe::drain() {

@@ -64,6 +64,7 @@ private:
 
     tcptrail_bpf* skel_ = nullptr;
     ring_buffer* rb_ = nullptr;
+    int wake_fd_ = -1;  // edge-triggered epoll on the ring buffer
     EventHandler& handler_;
     uint64_t delivered_ = 0;
     uint64_t bad_records_ = 0;

@@ -13,6 +13,19 @@ std::string addr_string(uint8_t family, const uint8_t* addr) {
 }
 
 void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
+    if (family == 4) {  // the common case, without inet_ntop's sprintf
+        char buf[16];
+        size_t n = 0;
+        for (int i = 0; i < 4; ++i) {
+            unsigned v = addr[i];
+            if (i) buf[n++] = '.';
+            if (v >= 100) buf[n++] = static_cast<char>('0' + v / 100);
+            if (v >= 10) buf[n++] = static_cast<char>('0' + v / 10 % 10);
+            buf[n++] = static_cast<char>('0' + v % 10);
+        }
+        out.append(buf, buf + n);
+        return;
+    }
     char buf[INET6_ADDRSTRLEN] = {};
     if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf))) {
         out.push_back('?');

@@ -12,7 +12,7 @@ namespace tcptrail::sinks {
 
 class OutputStream {
 public:
-    explicit OutputStream(int fd, size_t flush_threshold = 64 * 1024) : fd_(fd), threshold_(flush_threshold) {}
+    explicit OutputStream(int fd, size_t flush_threshold = 256 * 1024) : fd_(fd), threshold_(flush_threshold) {}
     OutputStream(const OutputStream&) = delete;
     OutputStream& operator=(const OutputStream&) = delete;
     ~OutputStream();

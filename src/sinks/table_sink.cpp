@@ -9,14 +9,33 @@ namespace tcptrail::sinks {
 
 namespace {
 using It = std::back_insert_iterator<fmt::memory_buffer>;
+// Per-field scratch space on the stack: a line costs no heap allocation.
+using Field = fmt::memory_buffer;
 
-std::string endpoint(const core::SocketTuple& t, bool local) {
-    std::string a = local ? laddr_string(t) : raddr_string(t);
-    uint16_t port = local ? t.lport : t.rport;
-    return t.family == 6 ? fmt::format("[{}]:{}", a, port) : fmt::format("{}:{}", a, port);
+void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local) {
+    if (t.family == 6) out.push_back('[');
+    append_addr(out, t.family, local ? t.laddr.data() : t.raddr.data());
+    if (t.family == 6) out.push_back(']');
+    out.push_back(':');
+    fmt::format_to(It(out), "{}", local ? t.lport : t.rport);
 }
 
-std::string ms(std::optional<uint64_t> us) { return us ? fmt::format("{:.3f}", *us / 1000.0) : "-"; }
+std::string endpoint(const core::SocketTuple& t, bool local) {
+    fmt::memory_buffer b;
+    append_endpoint(b, t, local);
+    return fmt::to_string(b);
+}
+
+// Appends `s` padded with spaces to `width` (left-aligned unless `right`).
+void append_padded(fmt::memory_buffer& out, std::string_view s, size_t width, bool right = false) {
+    static constexpr std::string_view kSpaces = "                                ";  // widest column
+    const std::string_view pad = kSpaces.substr(0, s.size() < width ? width - s.size() : 0);
+    if (right) out.append(pad);
+    out.append(s);
+    if (!right) out.append(pad);
+}
+
+std::string_view view(const Field& f) { return {f.data(), f.size()}; }
 
 // Time of day only: a table is read live; JSON carries full timestamps.
 std::string clock_time(const TimeBase& tb, uint64_t mono_ns) { return tb.rfc3339(mono_ns).substr(11, 12); }
@@ -32,20 +51,51 @@ void TableSink::header() {
 
 void TableSink::on_conn(const core::ConnRecord& r) {
     header();
-    std::string states;
-    for (const auto& s : r.states) {
-        if (!states.empty()) states += '>';
-        states += core::state_name(s.state);
+    fmt::memory_buffer& out = out_.buffer();
+    Field f;
+    if (r.open) {
+        append_padded(out, "open", 12);
+    } else {
+        time_.append_rfc3339(f, r.end_ns);
+        out.append(view(f).substr(11, 12));  // time of day to the millisecond: HH:MM:SS.mmm
     }
+    out.push_back(' ');
+    f.clear();
+    if (r.pid) fmt::format_to(It(f), "{}", *r.pid);
+    append_padded(out, r.pid ? view(f) : "-", 7, true);
+    out.push_back(' ');
+    append_padded(out, r.pid ? std::string_view(r.comm) : "-", 15);
+    out.push_back(' ');
+    append_padded(out, core::role_name(r.role), 7);
+    out.push_back(' ');
+    for (bool local : {true, false}) {
+        f.clear();
+        append_endpoint(f, r.tuple, local);
+        append_padded(out, view(f), 28);
+        out.push_back(' ');
+    }
+    f.clear();
+    if (r.handshake_us) fmt::format_to(It(f), "{:.3f}", static_cast<double>(*r.handshake_us) / 1000.0);
+    append_padded(out, r.handshake_us ? view(f) : "-", 9, true);
+    out.push_back(' ');
+    f.clear();
+    fmt::format_to(It(f), "{}", r.syn_retrans + r.synack_retrans + r.retrans + r.fin_retrans);
+    append_padded(out, view(f), 7, true);
+    out.push_back(' ');
     const char* closed = core::closed_by_name(r.closed_by);
-    std::string retrans = fmt::format("{}", r.syn_retrans + r.synack_retrans + r.retrans + r.fin_retrans);
-    fmt::format_to(It(out_.buffer()), "{:<12} {:>7} {:<15} {:<7} {:<28} {:<28} {:>9} {:>7} {:<12} {:>10} {:>9} {:>9}  {}{}{}\n",
-                   r.open ? "open" : clock_time(time_, r.end_ns), r.pid ? fmt::format("{}", *r.pid) : "-",
-                   r.pid ? r.comm : "-", core::role_name(r.role), endpoint(r.tuple, true), endpoint(r.tuple, false),
-                   ms(r.handshake_us), retrans, closed ? closed : "open",
-                   fmt::format("{:.3f}", r.duration_us / 1e3), r.bytes_sent, r.bytes_received,
-                   states, r.partial ? " (partial)" : "",
-                   r.error ? fmt::format(" {}", core::errno_name(r.error)) : "");
+    append_padded(out, closed ? closed : "open", 12);
+    fmt::format_to(It(out), " {:>10.3f} {:>9} {:>9}  ", static_cast<double>(r.duration_us) / 1e3, r.bytes_sent,
+                   r.bytes_received);
+    for (size_t i = 0; i < r.states.size(); ++i) {
+        if (i) out.push_back('>');
+        out.append(std::string_view(core::state_name(r.states[i].state)));
+    }
+    if (r.partial) out.append(std::string_view(" (partial)"));
+    if (r.error) {
+        out.push_back(' ');
+        out.append(std::string_view(core::errno_name(r.error)));
+    }
+    out.push_back('\n');
     out_.end_record();
 }
 
