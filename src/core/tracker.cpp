@@ -113,6 +113,7 @@ Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
     c.rec.role = role;
     c.rec.partial = partial;
     c.rec.start_ns = e.ts_ns;
+    c.rec.states.reserve(2);  // an open connection's two states, and no more (memory per socket)
     if (role == Role::Server) {
         // Until accept() names the owner, the listener's owner is the best guess.
         auto it = listeners_.find(listener_key(e.netns, e.lport));
@@ -223,6 +224,8 @@ void Tracker::on_state(const tt_event& e) {
         }
     }
 
+    // Closing takes 3-5 more states: grow once, not twice.
+    if (c->rec.states.size() == c->rec.states.capacity()) c->rec.states.reserve(c->rec.states.size() + 5);
     c->rec.states.push_back({to, e.ts_ns});
     c->state = to;
     if (sends_fin(to)) c->fin_sent = true;

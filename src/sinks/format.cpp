@@ -44,7 +44,7 @@ void append_json_string(fmt::memory_buffer& out, std::string_view s) {
             case '\t': out.append(std::string_view("\\t")); break;
             default:
                 if (ch < 0x20 || ch >= 0x7f) {
-                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(ch));
+                    fmt::format_to(fmt::appender(out), "\\u{:04x}", static_cast<unsigned>(ch));
                 } else {
                     out.push_back(static_cast<char>(ch));
                 }

@@ -9,7 +9,7 @@ namespace tcptrail::sinks {
 
 namespace {
 
-using It = std::back_insert_iterator<fmt::memory_buffer>;
+using It = fmt::appender;  // writes straight into the buffer (a back_inserter goes through a copy)
 using core::Summary;
 
 // Groups ordered by how many samples they hold, largest first.

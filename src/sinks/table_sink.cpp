@@ -8,7 +8,7 @@
 namespace tcptrail::sinks {
 
 namespace {
-using It = std::back_insert_iterator<fmt::memory_buffer>;
+using It = fmt::appender;  // writes straight into the buffer (a back_inserter goes through a copy)
 // Per-field scratch space on the stack: a line costs no heap allocation.
 using Field = fmt::memory_buffer;
 
