@@ -21,6 +21,12 @@ void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
     out.append(buf, buf + strnlen(buf, sizeof(buf)));
 }
 
+std::string endpoint_string(const core::SocketTuple& t, bool local) {
+    std::string a = local ? laddr_string(t) : raddr_string(t);
+    uint16_t port = local ? t.lport : t.rport;
+    return t.family == 6 ? fmt::format("[{}]:{}", a, port) : fmt::format("{}:{}", a, port);
+}
+
 void append_json_string(fmt::memory_buffer& out, std::string_view s) {
     out.push_back('"');
     for (unsigned char ch : s) {

@@ -10,12 +10,6 @@ namespace tcptrail::sinks {
 namespace {
 using It = std::back_insert_iterator<fmt::memory_buffer>;
 
-std::string endpoint(const core::SocketTuple& t, bool local) {
-    std::string a = local ? laddr_string(t) : raddr_string(t);
-    uint16_t port = local ? t.lport : t.rport;
-    return t.family == 6 ? fmt::format("[{}]:{}", a, port) : fmt::format("{}:{}", a, port);
-}
-
 std::string ms(std::optional<uint64_t> us) { return us ? fmt::format("{:.3f}", *us / 1000.0) : "-"; }
 
 // Time of day only: a table is read live; JSON carries full timestamps.
@@ -41,7 +35,7 @@ void TableSink::on_conn(const core::ConnRecord& r) {
     std::string retrans = fmt::format("{}", r.syn_retrans + r.synack_retrans + r.retrans + r.fin_retrans);
     fmt::format_to(It(out_.buffer()), "{:<12} {:>7} {:<15} {:<7} {:<28} {:<28} {:>9} {:>7} {:<12} {:>10} {:>9} {:>9}  {}{}{}\n",
                    r.open ? "open" : clock_time(time_, r.end_ns), r.pid ? fmt::format("{}", *r.pid) : "-",
-                   r.pid ? r.comm : "-", core::role_name(r.role), endpoint(r.tuple, true), endpoint(r.tuple, false),
+                   r.pid ? r.comm : "-", core::role_name(r.role), endpoint_string(r.tuple, true), endpoint_string(r.tuple, false),
                    ms(r.handshake_us), retrans, closed ? closed : "open",
                    fmt::format("{:.3f}", r.duration_us / 1e3), r.bytes_sent, r.bytes_received,
                    states, r.partial ? " (partial)" : "",
@@ -68,13 +62,13 @@ void TableSink::on_event(const core::EventRecord& ev) {
         default: what = "?"; break;
     }
     fmt::format_to(It(out_.buffer()), "  {} event id={} {} {} {}\n", clock_time(time_, e.ts_ns),
-                   ev.conn_id ? fmt::format("{}", ev.conn_id) : "-", endpoint(t, true), endpoint(t, false), what);
+                   ev.conn_id ? fmt::format("{}", ev.conn_id) : "-", endpoint_string(t, true), endpoint_string(t, false), what);
     out_.end_record();
 }
 
 void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     fmt::format_to(It(out_.buffer()), "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
-                   endpoint(r.tuple, true), endpoint(r.tuple, false), r.pid ? r.comm : "?",
+                   endpoint_string(r.tuple, true), endpoint_string(r.tuple, false), r.pid ? r.comm : "?",
                    r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
     out_.end_record();
 }
