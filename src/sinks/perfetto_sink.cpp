@@ -54,13 +54,11 @@ PerfettoSink::PerfettoSink(std::string path, TimeBase time, size_t flush_thresho
                 ? fmt::format("cannot create perfetto trace {}: {}", path_, std::strerror(err))
                 : fmt::format("cannot restrict perfetto trace {} to mode 0600: {}", path_, std::strerror(err)));
     }
-    size_t done = 0;
-    if (int err = write_all(fd_, kHeader.data(), kHeader.size(), done)) {
-        ::close(fd_);
-        fd_ = -1;
-        throw PerfettoError(fmt::format("cannot write perfetto trace {}: {}", path_, std::strerror(err)));
+    buf_.append(kHeader);
+    if (!flush()) {
+        const std::string err = error_;
+        throw PerfettoError(err);
     }
-    committed_ = kHeader.size();
 }
 
 PerfettoSink::~PerfettoSink() { (void)finish(); }
@@ -220,25 +218,32 @@ void PerfettoSink::on_lost(uint64_t count, core::LossReason reason) {
     lost_events_ += count;
 }
 
-bool PerfettoSink::flush() {
+// Every write ends with the closing "]}" after the last whole event and the next
+// one starts over it: the file is complete JSON after each write, also if the
+// tracer is killed, and a failed write can put the closing back in space the
+// file already had (on a full disk too).
+bool PerfettoSink::flush(bool last) {
     if (failed() || fd_ < 0) return false;
+    const size_t events = buf_.size();
+    if (!last) buf_.append(kClosing);
     size_t done = 0;
-    if (int err = write_all(fd_, buf_.data(), buf_.size(), done)) {
+    int err = lseek(fd_, static_cast<off_t>(committed_), SEEK_SET) < 0 ? errno : 0;
+    if (!err) err = write_all(fd_, buf_.data(), buf_.size(), done);
+    if (err) {
         fail(err);
         return false;
     }
-    committed_ += buf_.size();
+    committed_ += events;
     buf_.clear();
     return true;
 }
 
-// Keeps what was written loadable: cut back to the last whole event and close
-// the array. That fits in the file's last block, so it works on a full disk too.
 void PerfettoSink::fail(int err) {
     error_ = fmt::format("cannot write perfetto trace {}: {}", path_, std::strerror(err));
     buf_.clear();
     if (fd_ < 0) return;
-    if (ftruncate(fd_, static_cast<off_t>(committed_)) == 0 && lseek(fd_, 0, SEEK_END) >= 0) {
+    if (committed_ > 0 && ftruncate(fd_, static_cast<off_t>(committed_ + kClosing.size())) == 0 &&
+        lseek(fd_, static_cast<off_t>(committed_), SEEK_SET) >= 0) {
         size_t done = 0;
         (void)write_all(fd_, kClosing.data(), kClosing.size(), done);
     }
@@ -271,7 +276,7 @@ bool PerfettoSink::finish() {
     w.key("lost_events").num(lost_events_);
     w.key("markers_without_record").num(orphan_markers_);
     w.raw("}}\n");
-    if (!flush()) return false;
+    if (!flush(true)) return false;
     const int fd = fd_;
     fd_ = -1;
     // close() reports delayed write errors of some file systems (NFS, quotas).

@@ -67,7 +67,7 @@ private:
     void owner_metadata(uint32_t pid, const core::ConnRecord& r);
     void marker(const tt_event& e, uint64_t conn_id, uint32_t pid);
     void cap_pending();
-    bool flush();
+    bool flush(bool last = false);
     void fail(int err);
 
     std::string path_;
@@ -75,7 +75,7 @@ private:
     size_t threshold_;
     int fd_ = -1;
     fmt::memory_buffer buf_;
-    uint64_t committed_ = 0;  // bytes in the file, always ending after a whole event
+    uint64_t committed_ = 0;  // bytes of the file up to the end of the last whole event
     bool first_event_ = true;
     bool finished_ = false;
     std::string error_;
