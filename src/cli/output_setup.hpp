@@ -29,6 +29,9 @@ public:
     RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const sinks::TimeBase& time_base);
     core::Output& output() { return fanout_; }
     void finish();  // call after the tracker's finish()
+    void flush() {  // once per live tick
+        if (perfetto_) perfetto_->flush_buffered();
+    }
     // A file output (--perfetto) failed: stop, report error() and exit non-zero.
     bool failed() const { return perfetto_ && perfetto_->failed(); }
     std::string error() const { return perfetto_ ? perfetto_->error() : std::string(); }

@@ -166,6 +166,7 @@ int run_trace(const TraceOptions& opts) {
         account_losses();
         input.advance(now);
         if (!out.flush()) break;
+        run_output->flush();
         if (capture && capture->failed()) break;  // e.g. disk full: stop, keep what was recorded
         if (run_output->failed()) break;
     }

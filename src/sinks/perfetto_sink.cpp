@@ -14,7 +14,6 @@ namespace tcptrail::sinks {
 
 namespace {
 
-constexpr std::string_view kHeader = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
 constexpr std::string_view kClosing = "\n]}\n";
 
 // The format's unit is the microsecond; keep the nanoseconds as decimals.
@@ -54,7 +53,12 @@ PerfettoSink::PerfettoSink(std::string path, TimeBase time, size_t flush_thresho
                 ? fmt::format("cannot create perfetto trace {}: {}", path_, std::strerror(err))
                 : fmt::format("cannot restrict perfetto trace {} to mode 0600: {}", path_, std::strerror(err)));
     }
-    buf_.append(kHeader);
+    // What makes the times wall-clock times, first: a file cut short keeps it.
+    JsonWriter w(buf_);
+    w.raw("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"tool\":\"tcptrail\",\"clock\":\"CLOCK_MONOTONIC\"");
+    w.key("ts_unit").plain("us");
+    w.key("realtime_minus_monotonic_ns").raw(fmt::format_int(time_.realtime_minus_monotonic_ns).str());
+    w.raw("},\"traceEvents\":[");
     if (!flush()) {
         const std::string err = error_;
         throw PerfettoError(err);
@@ -262,9 +266,7 @@ bool PerfettoSink::finish() {
     pending_count_ = 0;
 
     JsonWriter w(buf_);
-    w.raw("\n],\"otherData\":{\"tool\":\"tcptrail\",\"clock\":\"CLOCK_MONOTONIC\",\"ts_unit\":\"us\"");
-    w.key("realtime_minus_monotonic_ns").raw(fmt::format_int(time_.realtime_minus_monotonic_ns).str());
-    w.key("first_time");
+    w.raw("\n],\"summary\":{\"first_time\":");
     if (min_ts_ns_ != UINT64_MAX) {
         w.ch('"');
         time_.append_rfc3339(w.buffer(), min_ts_ns_);

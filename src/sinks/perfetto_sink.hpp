@@ -51,6 +51,11 @@ public:
     void on_event(const core::EventRecord& ev) override;
     void on_lost(uint64_t count, core::LossReason reason) override;
 
+    // Writes what is buffered (the file stays complete JSON): live runs call it
+    // every tick, so the file can be opened while tracing goes on.
+    void flush_buffered() {
+        if (buf_.size() > 0) flush();
+    }
     // Closes the JSON and the file. False on a write error (see error()).
     bool finish();
     bool failed() const { return !error_.empty(); }

@@ -117,7 +117,8 @@ TEST(PerfettoSink, TracksSlicesAndMarkersOfEachConnection) {
         EXPECT_EQ(sink.orphan_markers(), 1u);
     }
     const std::string expected =
-        "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
+        "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"tool\":\"tcptrail\",\"clock\":\"CLOCK_MONOTONIC\","
+        "\"ts_unit\":\"us\",\"realtime_minus_monotonic_ns\":1700000000000000000},\"traceEvents\":[\n"
         // conn 1: its owner's process, its track, the whole life, five states, two markers
         "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":4242,\"args\":{\"name\":\"curl\"}},\n"
         "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":4242,\"tid\":1,"
@@ -178,8 +179,7 @@ TEST(PerfettoSink, TracksSlicesAndMarkersOfEachConnection) {
         "\"ts\":3000002.000,\"args\":" +
         event_json(rst, 3) +
         "}\n"
-        "],\"otherData\":{\"tool\":\"tcptrail\",\"clock\":\"CLOCK_MONOTONIC\",\"ts_unit\":\"us\","
-        "\"realtime_minus_monotonic_ns\":1700000000000000000,\"first_time\":\"2023-11-14T22:13:21.000000Z\","
+        "],\"summary\":{\"first_time\":\"2023-11-14T22:13:21.000000Z\","
         "\"connections\":3,\"lost_events\":5,\"markers_without_record\":1}}\n";
     EXPECT_EQ(slurp(path), expected);
     struct stat st {};
@@ -207,9 +207,9 @@ TEST(PerfettoSink, EmptyTraceIsStillAValidFile) {
     const std::string path = dir.path + "/empty.json";
     { PerfettoSink sink(path, TimeBase{-5}); }  // the destructor finishes it
     EXPECT_EQ(slurp(path),
-              "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n],\"otherData\":{\"tool\":\"tcptrail\",\"clock\":"
-              "\"CLOCK_MONOTONIC\",\"ts_unit\":\"us\",\"realtime_minus_monotonic_ns\":-5,\"first_time\":null,"
-              "\"connections\":0,\"lost_events\":0,\"markers_without_record\":0}}\n");
+              "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"tool\":\"tcptrail\",\"clock\":\"CLOCK_MONOTONIC\","
+              "\"ts_unit\":\"us\",\"realtime_minus_monotonic_ns\":-5},\"traceEvents\":[\n],\"summary\":{"
+              "\"first_time\":null,\"connections\":0,\"lost_events\":0,\"markers_without_record\":0}}\n");
 }
 
 TEST(PerfettoSink, ExistingFileIsTruncatedAndRestrictedTo0600) {
