@@ -11,25 +11,11 @@
 
 #include <fmt/format.h>
 
+#include "sinks/private_file.hpp"
+
 namespace tcptrail::capture {
 
 namespace {
-
-// Writes all of [data, data+len); returns 0 or the errno that stopped it, with
-// the number of bytes that did get written in `done`.
-int write_all(int fd, const uint8_t* data, size_t len, size_t& done) {
-    done = 0;
-    while (done < len) {
-        ssize_t n = ::write(fd, data + done, len - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        if (n == 0) return EIO;
-        done += static_cast<size_t>(n);
-    }
-    return 0;
-}
 
 void put_string(std::vector<uint8_t>& out, const std::string& s) {
     const size_t len = std::min(s.size(), kMaxHeaderString);
@@ -71,19 +57,19 @@ CaptureHeader CaptureHeader::of_this_host(int64_t realtime_minus_monotonic_ns, s
 
 CaptureWriter::CaptureWriter(std::string path, const CaptureHeader& header, size_t buffer_bytes)
     : path_(std::move(path)), capacity_(std::max<size_t>(buffer_bytes, kRecordHeaderBytes + kEventPayloadBytes)) {
-    fd_ = ::open(path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd_ < 0) throw CaptureError(fmt::format("cannot create capture {}: {}", path_, std::strerror(errno)));
-    // The file holds addresses: owner-only, even if it existed with a wider mode.
-    // Only regular files: a device such as /dev/null must keep its mode.
-    struct stat st {};
-    if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600 && fchmod(fd_, 0600) != 0) {
-        int err = errno;
-        close_file();
-        throw CaptureError(fmt::format("cannot restrict capture {} to mode 0600: {}", path_, std::strerror(err)));
+    // The file holds addresses: owner-only.
+    sinks::CreateStep step{};
+    fd_ = sinks::create_private_file(path_, step);
+    if (fd_ < 0) {
+        const int err = -fd_;
+        fd_ = -1;
+        throw CaptureError(step == sinks::CreateStep::Create
+                               ? fmt::format("cannot create capture {}: {}", path_, std::strerror(err))
+                               : fmt::format("cannot restrict capture {} to mode 0600: {}", path_, std::strerror(err)));
     }
     const std::vector<uint8_t> head = encode_header(header);
     size_t done = 0;
-    if (int err = write_all(fd_, head.data(), head.size(), done)) {
+    if (int err = sinks::write_all(fd_, head.data(), head.size(), done)) {
         if (done) (void)ftruncate(fd_, 0);
         close_file();
         throw CaptureError(fmt::format("cannot write capture {}: {}", path_, std::strerror(err)));
@@ -151,7 +137,7 @@ bool CaptureWriter::flush() {
         fail(EBADF);  // records after finish()
         return false;
     }
-    if (int err = write_all(fd_, buf_.get(), used_, done)) {
+    if (int err = sinks::write_all(fd_, buf_.get(), used_, done)) {
         // Keep the file readable: cut a partly written record off its end.
         const size_t whole = whole_records_in(done);
         if (whole != done) (void)ftruncate(fd_, static_cast<off_t>(file_bytes_ + whole));

@@ -50,6 +50,9 @@ void add_output_options(CLI::App& app, TraceOptions& opts) {
     app.add_option("--close-wait-warn", opts.close_wait_warn_s,
                    "warn when a socket sits in CLOSE_WAIT (peer closed, this side did not) for SECONDS")
         ->check(kPositive);
+    app.add_option("--perfetto", opts.perfetto_path,
+                   "also write the connection timelines to FILE (mode 0600) as Chrome trace-event JSON, "
+                   "for ui.perfetto.dev or chrome://tracing");
     app.add_option("--max-conns", opts.max_conns,
                    "track at most N sockets; the least recently active is evicted (reported as lost)")
         ->check(CLI::Range(size_t{1}, size_t{100'000'000}));

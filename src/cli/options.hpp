@@ -22,6 +22,7 @@ struct TraceOptions {
     uint32_t ringbuf_mb = 16;
     int poll_ms = 100;
     std::string record_path;  // --record: capture file, empty for none
+    std::string perfetto_path;  // --perfetto: trace-event JSON file, empty for none
     bool summary = false;       // --summary: aggregate report at the end
     bool records = true;        // per-connection output (off for `report`)
     std::optional<double> close_wait_warn_s;

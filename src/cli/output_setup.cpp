@@ -19,14 +19,21 @@ RunOutput::RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const s
     if (opts.records) {
         records_ = make_sink(opts, out, time_base);
         fanout_.targets.push_back(records_.get());
+        if (opts.events) fanout_.event_targets.push_back(records_.get());
     }
     if (opts.summary) {
         summary_ = std::make_unique<core::Summary>();
         fanout_.targets.push_back(summary_.get());
     }
+    if (!opts.perfetto_path.empty()) {
+        perfetto_ = std::make_unique<sinks::PerfettoSink>(opts.perfetto_path, time_base);
+        fanout_.targets.push_back(perfetto_.get());
+        fanout_.event_targets.push_back(perfetto_.get());
+    }
 }
 
 void RunOutput::finish() {
+    if (perfetto_) perfetto_->finish();
     if (!summary_) return;
     if (json_) {
         sinks::write_summary_json(*summary_, out_);
@@ -39,7 +46,7 @@ void RunOutput::FanOut::on_conn(const core::ConnRecord& r) {
     for (auto* t : targets) t->on_conn(r);
 }
 void RunOutput::FanOut::on_event(const core::EventRecord& e) {
-    for (auto* t : targets) t->on_event(e);
+    for (auto* t : event_targets) t->on_event(e);
 }
 void RunOutput::FanOut::on_lost(uint64_t count, core::LossReason reason) {
     for (auto* t : targets) t->on_lost(count, reason);
@@ -52,7 +59,7 @@ core::TrackerOptions tracker_options(const TraceOptions& opts) {
     core::TrackerOptions topts;
     topts.max_conns = opts.max_conns;
     if (opts.close_wait_warn_s) topts.close_wait_warn_ns = static_cast<uint64_t>(*opts.close_wait_warn_s * 1e9);
-    topts.emit_events = opts.events;
+    topts.emit_events = opts.events || !opts.perfetto_path.empty();
     topts.filter.pid = opts.pid;
     topts.filter.comm = opts.comm;
     if (opts.min_handshake_ms) topts.filter.min_handshake_us = static_cast<uint64_t>(*opts.min_handshake_ms * 1000.0);

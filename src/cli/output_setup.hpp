@@ -13,6 +13,7 @@
 #include "core/summary.hpp"
 #include "core/tracker.hpp"
 #include "sinks/output_stream.hpp"
+#include "sinks/perfetto_sink.hpp"
 #include "sinks/time_base.hpp"
 
 namespace tcptrail::cli {
@@ -20,18 +21,26 @@ namespace tcptrail::cli {
 std::unique_ptr<core::Output> make_sink(const TraceOptions& opts, sinks::OutputStream& out,
                                         const sinks::TimeBase& time_base);
 
-// Everything one run prints: the per-connection sink and, with --summary (or for
-// `report`), the summary written at the end.
+// Everything one run prints: the per-connection sink, with --summary (or for
+// `report`) the summary written at the end, and the --perfetto file.
 class RunOutput {
 public:
+    // Throws sinks::PerfettoError when the --perfetto file cannot be created.
     RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const sinks::TimeBase& time_base);
     core::Output& output() { return fanout_; }
     void finish();  // call after the tracker's finish()
+    void flush() {  // once per live tick
+        if (perfetto_) perfetto_->flush_buffered();
+    }
+    // A file output (--perfetto) failed: stop, report error() and exit non-zero.
+    bool failed() const { return perfetto_ && perfetto_->failed(); }
+    std::string error() const { return perfetto_ ? perfetto_->error() : std::string(); }
 
 private:
     class FanOut : public core::Output {
     public:
         std::vector<core::Output*> targets;
+        std::vector<core::Output*> event_targets;  // --events also for the records sink
         void on_conn(const core::ConnRecord& r) override;
         void on_event(const core::EventRecord& e) override;
         void on_lost(uint64_t count, core::LossReason reason) override;
@@ -41,8 +50,11 @@ private:
     sinks::OutputStream& out_;
     std::unique_ptr<core::Output> records_;
     std::unique_ptr<core::Summary> summary_;
+    std::unique_ptr<sinks::PerfettoSink> perfetto_;
     FanOut fanout_;
 };
+// --perfetto needs the retransmit and reset events even without --events:
+// RunOutput passes them to the records sink only with --events.
 core::TrackerOptions tracker_options(const TraceOptions& opts);
 // --port, -4/-6, --netns: applied by the BPF programs live, by replay in user space.
 core::SocketFilter socket_filter(const TraceOptions& opts);

@@ -55,7 +55,14 @@ int run_replay(const std::string& path, const TraceOptions& opts) {
         print_origin(path, reader.header());
         // The live run's clock offset, so wall-clock times match its output.
         const sinks::TimeBase time_base{reader.header().realtime_minus_monotonic_ns};
-        RunOutput run_output(opts, out, time_base);
+        std::unique_ptr<RunOutput> created;
+        try {
+            created = std::make_unique<RunOutput>(opts, out, time_base);
+        } catch (const sinks::PerfettoError& e) {
+            fmt::print(stderr, "tcptrail: {}\n", e.what());
+            return 2;
+        }
+        RunOutput& run_output = *created;
         core::Tracker tracker(run_output.output(), tracker_options(opts));
         // The live run's kernel-side filters, which replay has to apply itself.
         const core::SocketFilter socks = socket_filter(opts);
@@ -64,14 +71,20 @@ int run_replay(const std::string& path, const TraceOptions& opts) {
 
         while (reader.next(input)) {
             if (out.reader_gone()) return 0;
+            if (run_output.failed()) break;
         }
-        if (!reader.saw_finish()) {
+        if (!run_output.failed() && !reader.saw_finish()) {
             fmt::print(stderr,
                        "tcptrail: capture ends without a finish record (tracer stopped abruptly); "
                        "open connections reported as of the last event\n");
             input.finish(reader.last_ns());
         }
         run_output.finish();
+        if (run_output.failed()) {
+            out.flush();
+            fmt::print(stderr, "tcptrail: {}\n", run_output.error());
+            return 1;
+        }
     } catch (const capture::CaptureError& e) {
         out.flush();
         fmt::print(stderr, "tcptrail: {}\n", e.what());

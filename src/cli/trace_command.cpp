@@ -80,8 +80,15 @@ int run_trace(const TraceOptions& opts) {
     install_signal_handlers();
     const sinks::TimeBase time_base = sinks::TimeBase::now();
     sinks::OutputStream out(STDOUT_FILENO);
-    RunOutput run_output(opts, out, time_base);
-    core::Tracker tracker(run_output.output(), tracker_options(opts));
+    // --perfetto, like --record below: created before the BPF programs load.
+    std::unique_ptr<RunOutput> run_output;
+    try {
+        run_output = std::make_unique<RunOutput>(opts, out, time_base);
+    } catch (const sinks::PerfettoError& e) {
+        fmt::print(stderr, "tcptrail: {}\n", e.what());
+        return 2;
+    }
+    core::Tracker tracker(run_output->output(), tracker_options(opts));
 
     // --record: created before the BPF programs load, so a bad path fails fast.
     std::unique_ptr<capture::CaptureWriter> capture;
@@ -159,7 +166,9 @@ int run_trace(const TraceOptions& opts) {
         account_losses();
         input.advance(now);
         if (!out.flush()) break;
+        run_output->flush();
         if (capture && capture->failed()) break;  // e.g. disk full: stop, keep what was recorded
+        if (run_output->failed()) break;
     }
     // Ask the kernel what is still open (fresh counters: the last event may be long
     // past; and a socket missing from it closed even if its CLOSE event was lost),
@@ -170,10 +179,14 @@ int run_trace(const TraceOptions& opts) {
     account_losses();  // recursion misses are taken one round late
     for (const tt_event& e : still_open.events) input.on_event(e);
     input.finish(monotonic_ns());
-    run_output.finish();
+    run_output->finish();
     out.flush();
     if (capture && capture->failed()) {
         fmt::print(stderr, "tcptrail: {}\n", capture->error());
+        exit_code = 1;
+    }
+    if (run_output->failed()) {
+        fmt::print(stderr, "tcptrail: {}\n", run_output->error());
         exit_code = 1;
     }
     if (!out.error().empty()) {

@@ -16,6 +16,8 @@ constexpr std::array<std::string_view, 13> kStateNames = {
 
 bool is_valid_state(uint8_t state) { return state >= TT_ESTABLISHED && state <= TT_NEW_SYN_RECV; }
 
+bool is_fin_state(uint8_t state) { return state == TT_FIN_WAIT1 || state == TT_CLOSING || state == TT_LAST_ACK; }
+
 std::string_view state_name(uint8_t state) {
     return is_valid_state(state) ? kStateNames[state] : kStateNames[0];
 }

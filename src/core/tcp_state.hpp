@@ -15,6 +15,9 @@ std::optional<uint8_t> state_from_name(std::string_view name);
 
 bool is_valid_state(uint8_t state);
 
+// States with this side's FIN outstanding: a retransmission there resends the FIN.
+bool is_fin_state(uint8_t state);
+
 // "ECONNRESET" for 104, etc.; empty for 0 or values we do not name.
 std::string_view errno_name(int err);
 

@@ -19,8 +19,6 @@ std::string comm_of(const tt_event& e) {
     return std::string(e.comm, strnlen(e.comm, sizeof(e.comm)));
 }
 
-bool is_fin_state(uint8_t s) { return s == TT_FIN_WAIT1 || s == TT_CLOSING || s == TT_LAST_ACK; }
-
 // Being in one of these states means this side's FIN is in the sequence space.
 bool sends_fin(uint8_t s) { return is_fin_state(s) || s == TT_FIN_WAIT2; }
 

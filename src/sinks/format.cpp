@@ -34,6 +34,20 @@ void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
     out.append(buf, buf + strnlen(buf, sizeof(buf)));
 }
 
+void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local) {
+    if (t.family == 6) out.push_back('[');
+    append_addr(out, t.family, local ? t.laddr.data() : t.raddr.data());
+    if (t.family == 6) out.push_back(']');
+    out.push_back(':');
+    fmt::format_to(fmt::appender(out), "{}", local ? t.lport : t.rport);
+}
+
+std::string endpoint_string(const core::SocketTuple& t, bool local) {
+    fmt::memory_buffer b;
+    append_endpoint(b, t, local);
+    return fmt::to_string(b);
+}
+
 void append_json_string(fmt::memory_buffer& out, std::string_view s) {
     out.push_back('"');
     for (unsigned char ch : s) {

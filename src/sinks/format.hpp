@@ -15,6 +15,9 @@ std::string addr_string(uint8_t family, const uint8_t* addr);  // family 4 or 6
 void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr);
 inline std::string laddr_string(const core::SocketTuple& t) { return addr_string(t.family, t.laddr.data()); }
 inline std::string raddr_string(const core::SocketTuple& t) { return addr_string(t.family, t.raddr.data()); }
+// "10.0.0.1:80" or "[fd00::1]:80"
+std::string endpoint_string(const core::SocketTuple& t, bool local);
+void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local);
 
 // Appends s as a JSON string literal (quotes included). Bytes outside printable
 // ASCII are escaped as \u00XX so any comm or path stays valid JSON.

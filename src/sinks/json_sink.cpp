@@ -45,27 +45,26 @@ const char* event_name(uint8_t type) {
     }
 }
 
-}  // namespace
-
-void JsonSink::time_field(JsonWriter& w, std::string_view name, uint64_t mono_ns) {
+void time_field(JsonWriter& w, const TimeBase& time, std::string_view name, uint64_t mono_ns) {
     w.key(name).ch('"');
-    time_.append_rfc3339(w.buffer(), mono_ns);
+    time.append_rfc3339(w.buffer(), mono_ns);
     w.ch('"');
 }
 
-void JsonSink::on_conn(const core::ConnRecord& r) {
-    JsonWriter w(out_.buffer());
+}  // namespace
+
+void write_conn_json(JsonWriter& w, const core::ConnRecord& r, const TimeBase& time) {
     w.raw("{\"type\":\"conn\"");
     w.key("id").num(r.id);
     tuple_fields(w, r.tuple);
     w.key("cgroup_id").num(r.cgroup_id);
     w.key("role").plain(core::role_name(r.role));
     owner_fields(w, r);
-    time_field(w, "start_time", r.start_ns);
+    time_field(w, time, "start_time", r.start_ns);
     if (r.open) {
         w.key("end_time").null();
     } else {
-        time_field(w, "end_time", r.end_ns);
+        time_field(w, time, "end_time", r.end_ns);
     }
     w.key("duration_us").num(r.duration_us);
     w.key("states").ch('[');
@@ -101,13 +100,11 @@ void JsonSink::on_conn(const core::ConnRecord& r) {
     w.key("srtt_us").num(r.srtt_us);
     w.key("partial").boolean(r.partial);
     w.key("open").boolean(r.open);
-    w.raw("}\n");
-    out_.end_record();
+    w.ch('}');
 }
 
-void JsonSink::on_event(const core::EventRecord& ev) {
+void write_event_json(JsonWriter& w, const core::EventRecord& ev, const TimeBase& time) {
     const tt_event& e = *ev.ev;
-    JsonWriter w(out_.buffer());
     w.raw("{\"type\":\"event\"");
     w.key("event").plain(event_name(e.type));
     w.key("id");
@@ -116,7 +113,7 @@ void JsonSink::on_event(const core::EventRecord& ev) {
     } else {
         w.null();
     }
-    time_field(w, "time", e.ts_ns);
+    time_field(w, time, "time", e.ts_ns);
     tuple_fields(w, core::tuple_of(e));
     if (e.type == TT_EV_STATE) {
         w.key("old_state").plain(core::state_name(e.old_state));
@@ -138,7 +135,20 @@ void JsonSink::on_event(const core::EventRecord& ev) {
             w.null();
         }
     }
-    w.raw("}\n");
+    w.ch('}');
+}
+
+void JsonSink::on_conn(const core::ConnRecord& r) {
+    JsonWriter w(out_.buffer());
+    write_conn_json(w, r, time_);
+    w.ch('\n');
+    out_.end_record();
+}
+
+void JsonSink::on_event(const core::EventRecord& ev) {
+    JsonWriter w(out_.buffer());
+    write_event_json(w, ev, time_);
+    w.ch('\n');
     out_.end_record();
 }
 

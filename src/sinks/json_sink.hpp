@@ -11,6 +11,11 @@ namespace tcptrail::sinks {
 
 class JsonWriter;
 
+// One {"type":"conn"} / {"type":"event"} object, without the newline; other
+// formats embed them too.
+void write_conn_json(JsonWriter& w, const core::ConnRecord& r, const TimeBase& time);
+void write_event_json(JsonWriter& w, const core::EventRecord& ev, const TimeBase& time);
+
 class JsonSink : public core::Output {
 public:
     JsonSink(OutputStream& out, TimeBase time) : out_(out), time_(time) {}
@@ -21,8 +26,6 @@ public:
     void on_close_wait(const core::ConnRecord& rec, uint64_t age_us) override;
 
 private:
-    void time_field(JsonWriter& w, std::string_view name, uint64_t mono_ns);
-
     OutputStream& out_;
     TimeBase time_;
 };

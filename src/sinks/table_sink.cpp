@@ -12,20 +12,6 @@ using It = fmt::appender;  // writes straight into the buffer (a back_inserter g
 // Per-field scratch space on the stack: a line costs no heap allocation.
 using Field = fmt::memory_buffer;
 
-void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local) {
-    if (t.family == 6) out.push_back('[');
-    append_addr(out, t.family, local ? t.laddr.data() : t.raddr.data());
-    if (t.family == 6) out.push_back(']');
-    out.push_back(':');
-    fmt::format_to(It(out), "{}", local ? t.lport : t.rport);
-}
-
-std::string endpoint(const core::SocketTuple& t, bool local) {
-    fmt::memory_buffer b;
-    append_endpoint(b, t, local);
-    return fmt::to_string(b);
-}
-
 // Appends `s` padded with spaces to `width` (left-aligned unless `right`).
 void append_padded(fmt::memory_buffer& out, std::string_view s, size_t width, bool right = false) {
     static constexpr std::string_view kSpaces = "                                ";  // widest column
@@ -118,13 +104,13 @@ void TableSink::on_event(const core::EventRecord& ev) {
         default: what = "?"; break;
     }
     fmt::format_to(It(out_.buffer()), "  {} event id={} {} {} {}\n", clock_time(time_, e.ts_ns),
-                   ev.conn_id ? fmt::format("{}", ev.conn_id) : "-", endpoint(t, true), endpoint(t, false), what);
+                   ev.conn_id ? fmt::format("{}", ev.conn_id) : "-", endpoint_string(t, true), endpoint_string(t, false), what);
     out_.end_record();
 }
 
 void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     fmt::format_to(It(out_.buffer()), "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
-                   endpoint(r.tuple, true), endpoint(r.tuple, false), r.pid ? r.comm : "?",
+                   endpoint_string(r.tuple, true), endpoint_string(r.tuple, false), r.pid ? r.comm : "?",
                    r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
     out_.end_record();
 }
