@@ -162,7 +162,7 @@ void Tracker::on_event(const tt_event& e) {
         case TT_EV_RESET_RECEIVED: on_reset(e, false); break;
         case TT_EV_ACCEPT: on_accept(e); break;
         case TT_EV_EXISTING: on_existing(e); break;
-        case TT_EV_NETSTAT: on_netstat(e); break;
+        case TT_EV_NETSTAT: on_netstat(e); return;  // sampled in user space: vouches for no kernel event
         default: return;  // unknown kinds from a newer capture are skipped
     }
     if (conns_.size() > opts_.max_conns) evict_over_cap();
