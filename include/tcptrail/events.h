@@ -34,10 +34,10 @@ enum tt_event_type {
  * no tracepoint for them. Indexes of tt_event.netstat.
  */
 enum tt_netstat_counter {
-	TT_NS_LISTEN_OVERFLOWS = 0, /* ListenOverflows: accept queue full */
-	TT_NS_LISTEN_DROPS = 1,     /* ListenDrops: SYNs / handshake ACKs dropped at a listener */
-	TT_NS_SYNCOOKIES_SENT = 2,  /* SyncookiesSent */
-	TT_NS_SYNCOOKIES_RECV = 3,  /* SyncookiesRecv: valid cookies in ACKs */
+	TT_NS_LISTEN_OVERFLOWS = 0,  /* ListenOverflows: accept queue full */
+	TT_NS_LISTEN_DROPS = 1,      /* ListenDrops: SYNs / handshake ACKs dropped at a listener */
+	TT_NS_SYNCOOKIES_SENT = 2,   /* SyncookiesSent */
+	TT_NS_SYNCOOKIES_RECV = 3,   /* SyncookiesRecv: valid cookies in ACKs */
 	TT_NS_SYNCOOKIES_FAILED = 4, /* SyncookiesFailed: invalid cookies in ACKs */
 	TT_NETSTAT_COUNTERS = 5,
 };

@@ -20,7 +20,8 @@ constexpr const char* kNetstatPath = "/proc/thread-self/net/netstat";
 
 std::string read_counters(uint64_t ino, core::NetstatCounters& out) {
     const int fd = ::open(kNetstatPath, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fmt::format("cannot read {} in network namespace {}: {}", kNetstatPath, ino, std::strerror(errno));
+    if (fd < 0)
+        return fmt::format("cannot read {} in network namespace {}: {}", kNetstatPath, ino, std::strerror(errno));
     std::string text;
     char buf[4096];
     ssize_t n = 0;
@@ -46,7 +47,8 @@ std::vector<tt_event> NetstatSampler::sample(uint64_t now_ns, std::vector<std::s
         if (only_netns_ && ns.ino != only_netns_) continue;
         core::NetstatCounters c{};
         bool gone = false;
-        const std::string problem = in_network_namespace(ns, [&] { return read_counters(ns.ino, c); }, gone);
+        const std::string problem = in_network_namespace(
+            ns, [&] { return read_counters(ns.ino, c); }, gone);
         if (problem.empty()) {
             events.push_back(core::netstat_event(now_ns, static_cast<uint32_t>(ns.ino), c));
         } else if (!gone && noted_.insert(ns.ino).second) {

@@ -154,8 +154,7 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
 // Dumps one namespace's sockets through a netlink socket made inside it.
 std::string read_namespace(const NetnsRef& ns, const ProbeConfig& cfg, uint64_t now_ns,
                            const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
-    bool gone = false;
-    return in_network_namespace(ns, [&]() -> std::string {
+    auto dump = [&]() -> std::string {
         int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0) return fmt::format("sock_diag unavailable in namespace {}: {}", ns.ino, std::strerror(errno));
         std::string problem;
@@ -167,7 +166,9 @@ std::string read_namespace(const NetnsRef& ns, const ProbeConfig& cfg, uint64_t 
         }
         ::close(nl);
         return problem;
-    }, gone);
+    };
+    bool gone = false;
+    return in_network_namespace(ns, dump, gone);
 }
 
 }  // namespace

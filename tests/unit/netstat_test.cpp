@@ -52,7 +52,8 @@ TEST(Netstat, BadFilesAreOneLineErrors) {
     EXPECT_FALSE(core::parse_netstat("TcpExt: ListenOverflows ListenDrops\nTcpExt: 1 2\n", err));
     EXPECT_EQ(err, "no TcpExt counter SyncookiesSent");
     EXPECT_FALSE(core::parse_netstat(
-        "TcpExt: ListenOverflows ListenDrops SyncookiesSent SyncookiesRecv SyncookiesFailed\nTcpExt: 1 2 x 4 5\n", err));
+        "TcpExt: ListenOverflows ListenDrops SyncookiesSent SyncookiesRecv SyncookiesFailed\nTcpExt: 1 2 x 4 5\n",
+        err));
     EXPECT_EQ(err, "bad value for TcpExt SyncookiesSent");
 }
 
@@ -73,15 +74,15 @@ std::vector<tt_event> trace_samples() {
         core::netstat_event(1 * kSec, kNsA, {100, 110, 0, 0, 0}),
         core::netstat_event(1 * kSec, kNsB, {0, 0, 50, 40, 2}),
         core::netstat_event(1 * kSec, 4026532004u, {7, 7, 0, 0, 0}),
-        core::netstat_event(2 * kSec, kNsA, {112, 122, 0, 0, 0}),  // +12 +12
-        core::netstat_event(2 * kSec, kNsB, {0, 0, 50, 40, 2}),    // nothing
+        core::netstat_event(2 * kSec, kNsA, {112, 122, 0, 0, 0}),     // +12 +12
+        core::netstat_event(2 * kSec, kNsB, {0, 0, 50, 40, 2}),       // nothing
         core::netstat_event(2 * kSec, 4026532004u, {8, 9, 0, 0, 0}),  // +1 +2, then gone
         core::netstat_event(2 * kSec, 4026532003u, {3, 3, 0, 0, 0}),  // new: counts from here
-        core::netstat_event(3 * kSec, kNsA, {130, 140, 0, 0, 0}),  // +18 +18
-        core::netstat_event(3 * kSec, kNsB, {0, 5, 75, 61, 3}),    // +0 +5 +25 +21 +1
+        core::netstat_event(3 * kSec, kNsA, {130, 140, 0, 0, 0}),     // +18 +18
+        core::netstat_event(3 * kSec, kNsB, {0, 5, 75, 61, 3}),       // +0 +5 +25 +21 +1
         core::netstat_event(3 * kSec, 4026532003u, {4, 4, 0, 0, 0}),  // +1 +1
-        core::netstat_event(4 * kSec, kNsA, {2, 2, 0, 0, 0}),      // went down: a new namespace
-        core::netstat_event(5 * kSec, kNsA, {3, 4, 0, 0, 0}),      // +1 +2
+        core::netstat_event(4 * kSec, kNsA, {2, 2, 0, 0, 0}),         // went down: a new namespace
+        core::netstat_event(5 * kSec, kNsA, {3, 4, 0, 0, 0}),         // +1 +2
     };
 }
 
@@ -181,7 +182,8 @@ TEST(Netstat, SummarySectionAndWarnings) {
               std::string::npos)
         << json;
     const std::string text = summary_text(s, false);
-    EXPECT_NE(text.find("\nWARNING: listen queue overflowed 31 times in netns 4026532001: "), std::string::npos) << text;
+    EXPECT_NE(text.find("\nWARNING: listen queue overflowed 31 times in netns 4026532001: "), std::string::npos)
+        << text;
     EXPECT_NE(text.find("\nWARNING: listeners dropped 5 SYNs or handshake ACKs in netns 4026532002; SYN cookies sent "
                         "25 (SYN queue full, or tcp_syncookies=2), received 21, failed 1\n"),
               std::string::npos)
