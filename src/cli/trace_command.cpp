@@ -139,6 +139,10 @@ int run_trace(const TraceOptions& opts) {
             fmt::print(stderr, "tcptrail: {}\n", err);
             return 1;
         }
+        // Entering a namespace needs CAP_SYS_ADMIN: from now on only our own is readable.
+        fmt::print(stderr,
+                   "tcptrail: note: --user: after start, listen-queue counters are sampled in this network "
+                   "namespace only; the summary shows no change for the others\n");
     }
     fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing sockets)\n", probe->attached_programs(),
                existing.events.size());
