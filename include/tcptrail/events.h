@@ -25,6 +25,21 @@ enum tt_event_type {
 	TT_EV_RESET_RECEIVED = 5, /* tcp_receive_reset */
 	TT_EV_ACCEPT = 6,         /* accept()/accept4() returned a socket */
 	TT_EV_EXISTING = 7,       /* socket found at start (sock_diag), new_state = its state */
+	TT_EV_NETSTAT = 8,        /* user space only: a sample of netns's counters in `netstat` */
+};
+
+/*
+ * TT_EV_NETSTAT: the kernel's listen-queue and SYN-cookie counters (TcpExt in
+ * /proc/net/netstat) of one network namespace, sampled by user space; there is
+ * no tracepoint for them. Indexes of tt_event.netstat.
+ */
+enum tt_netstat_counter {
+	TT_NS_LISTEN_OVERFLOWS = 0,  /* ListenOverflows: accept queue full */
+	TT_NS_LISTEN_DROPS = 1,      /* ListenDrops: SYNs / handshake ACKs dropped at a listener */
+	TT_NS_SYNCOOKIES_SENT = 2,   /* SyncookiesSent */
+	TT_NS_SYNCOOKIES_RECV = 3,   /* SyncookiesRecv: valid cookies in ACKs */
+	TT_NS_SYNCOOKIES_FAILED = 4, /* SyncookiesFailed: invalid cookies in ACKs */
+	TT_NETSTAT_COUNTERS = 5,
 };
 
 /* Bits of tt_event.flags */
@@ -61,9 +76,15 @@ struct tt_event {
 	__u8 new_state;  /* TT_EV_STATE: new state; other events: socket state at the time */
 	__u16 lport;
 	__u16 rport;
-	__u8 laddr[16];
-	__u8 raddr[16];
-	char comm[TT_COMM_LEN]; /* current task's comm, same caveat as pid */
+	union {
+		struct {
+			__u8 laddr[16];
+			__u8 raddr[16];
+			char comm[TT_COMM_LEN]; /* current task's comm, same caveat as pid */
+		};
+		/* TT_EV_NETSTAT (no socket): cumulative counters, enum tt_netstat_counter */
+		__u64 netstat[TT_NETSTAT_COUNTERS];
+	};
 	/* Counters read from struct tcp_sock (full sockets only). */
 	__u64 bytes_acked;
 	__u64 bytes_received;
@@ -79,7 +100,11 @@ struct tt_event {
 };
 
 #ifdef __cplusplus
+#include <cstddef>
 static_assert(sizeof(struct tt_event) == 128, "tt_event is part of the capture ABI");
+static_assert(offsetof(struct tt_event, laddr) == 40 && offsetof(struct tt_event, comm) == 72 &&
+                  offsetof(struct tt_event, netstat) == 40 && offsetof(struct tt_event, bytes_acked) == 88,
+              "tt_event layout is part of the capture ABI");
 #endif
 
 /* TCP states as numbered by the kernel (include/net/tcp_states.h). */

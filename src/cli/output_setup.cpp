@@ -55,6 +55,10 @@ void RunOutput::FanOut::on_close_wait(const core::ConnRecord& r, uint64_t age_us
     for (auto* t : targets) t->on_close_wait(r, age_us);
 }
 
+void RunOutput::FanOut::on_netstat(const core::NetstatDelta& d) {
+    for (auto* t : targets) t->on_netstat(d);
+}
+
 core::TrackerOptions tracker_options(const TraceOptions& opts) {
     core::TrackerOptions topts;
     topts.max_conns = opts.max_conns;

@@ -45,6 +45,7 @@ private:
         void on_event(const core::EventRecord& e) override;
         void on_lost(uint64_t count, core::LossReason reason) override;
         void on_close_wait(const core::ConnRecord& r, uint64_t age_us) override;
+        void on_netstat(const core::NetstatDelta& d) override;
     };
     bool json_;
     sinks::OutputStream& out_;

@@ -12,6 +12,7 @@
 #include "cli/privileges.hpp"
 #include "cli/output_setup.hpp"
 #include "core/tracker.hpp"
+#include "probe/netstat_sampler.hpp"
 #include "probe/probe.hpp"
 #include "probe/sock_diag.hpp"
 #include "sinks/output_stream.hpp"
@@ -20,6 +21,9 @@
 namespace tcptrail::cli {
 
 namespace {
+
+// Listen-queue counters are sampled this often (a read of /proc per namespace).
+constexpr uint64_t kNetstatIntervalNs = 1'000'000'000;
 
 volatile sig_atomic_t g_stop = 0;
 void on_stop_signal(int) { g_stop = 1; }
@@ -128,12 +132,24 @@ int run_trace(const TraceOptions& opts) {
     probe::ExistingSockets existing = probe::snapshot_existing_sockets(pcfg, monotonic_ns());
     for (const auto& p : existing.problems) fmt::print(stderr, "tcptrail: note: {}\n", p);
     for (const tt_event& e : existing.events) input.on_event(e);
+    // Samples enter the input like kernel events, so --record / replay keep them.
+    probe::NetstatSampler netstat(pcfg.netns);
+    auto sample_netstat = [&](uint64_t ts_ns) {
+        std::vector<std::string> problems;
+        for (const tt_event& e : netstat.sample(ts_ns, problems)) input.on_event(e);
+        for (const auto& p : problems) fmt::print(stderr, "tcptrail: note: {}\n", p);
+    };
+    sample_netstat(monotonic_ns());
 
     if (!opts.user.empty()) {
         if (std::string err = drop_privileges(opts.user); !err.empty()) {
             fmt::print(stderr, "tcptrail: {}\n", err);
             return 1;
         }
+        // Entering a namespace needs CAP_SYS_ADMIN: from now on only our own is readable.
+        fmt::print(stderr,
+                   "tcptrail: note: --user: after start, listen-queue counters are sampled in this network "
+                   "namespace only; the summary shows no change for the others\n");
     }
     fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing sockets)\n", probe->attached_programs(),
                existing.events.size());
@@ -151,6 +167,7 @@ int run_trace(const TraceOptions& opts) {
     };
 
     int exit_code = 0;
+    uint64_t next_netstat_ns = monotonic_ns() + kNetstatIntervalNs;
     while (!g_stop) {
         uint64_t now = monotonic_ns();
         if (now >= deadline_ns) break;
@@ -164,6 +181,10 @@ int run_trace(const TraceOptions& opts) {
         now = monotonic_ns();
         probe->drain();
         account_losses();
+        if (now >= next_netstat_ns) {
+            sample_netstat(now);  // stamped `now`, like the tick below: the events before it are in
+            next_netstat_ns = now + kNetstatIntervalNs;
+        }
         input.advance(now);
         if (!out.flush()) break;
         run_output->flush();
@@ -178,6 +199,7 @@ int run_trace(const TraceOptions& opts) {
     account_losses();
     account_losses();  // recursion misses are taken one round late
     for (const tt_event& e : still_open.events) input.on_event(e);
+    sample_netstat(monotonic_ns());
     input.finish(monotonic_ns());
     run_output->finish();
     out.flush();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/netstat.hpp"
 #include "tcptrail/events.h"
 
 namespace tcptrail::core {
@@ -89,6 +90,23 @@ struct EventRecord {
     uint64_t conn_id;  // 0 when it belongs to no tracked connection
 };
 
+// How a network namespace's listen-queue / SYN-cookie counters changed since its
+// previous sample. The first sample of a namespace has interval_ns 0 and moved
+// all zero: counting starts there.
+struct NetstatDelta {
+    uint64_t ts_ns = 0;
+    uint32_t netns = 0;
+    uint64_t interval_ns = 0;
+    NetstatCounters moved{};
+
+    bool any() const {
+        for (uint64_t v : moved) {
+            if (v) return true;
+        }
+        return false;
+    }
+};
+
 enum class LossReason : uint8_t { RingbufFull, Recursion, Evicted };
 const char* loss_reason_name(LossReason r);
 
@@ -105,6 +123,8 @@ public:
         (void)rec;
         (void)age_us;
     }
+    // A sample of a namespace's kernel counters (every one, moved or not).
+    virtual void on_netstat(const NetstatDelta& d) { (void)d; }
 };
 
 }  // namespace tcptrail::core

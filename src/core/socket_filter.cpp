@@ -7,6 +7,8 @@ namespace tcptrail::core {
 
 bool SocketFilter::passes(const tt_event& e) const {
     if (e.type == TT_EV_EXISTING && (e.flags & TT_F_SNAPSHOT_END)) return true;  // about no socket
+    // A namespace's counters: no socket, so only the namespace filter applies.
+    if (e.type == TT_EV_NETSTAT) return !netns || e.netns == netns;
     if (family && e.family != (family == 4 ? AF_INET : AF_INET6)) return false;
     if (netns && e.netns != netns) return false;
     if (ports.empty()) return true;

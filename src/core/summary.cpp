@@ -47,6 +47,20 @@ void Summary::keep_top(std::vector<ConnBrief>& list, ConnBrief b) {
 
 void Summary::on_lost(uint64_t count, LossReason reason) { lost[loss_reason_name(reason)] += count; }
 
+void Summary::on_netstat(const NetstatDelta& d) {
+    ++netstat_samples;
+    uint32_t key = d.netns;
+    if (!listen_queue_by_netns.count(key) && listen_queue_by_netns.size() >= kMaxGroups) {
+        ++folded_groups;
+        key = 0;
+    }
+    NetstatCounters& c = listen_queue_by_netns[key];
+    for (size_t i = 0; i < c.size(); ++i) {
+        c[i] += d.moved[i];
+        listen_queue_total[i] += d.moved[i];
+    }
+}
+
 void Summary::on_conn(const ConnRecord& r) {
     ++connections;
     if (r.open) ++open_at_end;

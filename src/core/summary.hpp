@@ -1,6 +1,7 @@
 // Aggregates finished (and still-open) connection records into the answers
 // users bring: how slow are handshakes, who closes, where are the retransmits
-// and resets, what piles up in TIME_WAIT and CLOSE_WAIT. Pure; the sinks print it.
+// and resets, what piles up in TIME_WAIT and CLOSE_WAIT, did listen queues
+// overflow. Pure; the sinks print it.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,7 @@ public:
     void on_conn(const ConnRecord& r) override;
     void on_event(const EventRecord&) override {}
     void on_lost(uint64_t count, LossReason reason) override;
+    void on_netstat(const NetstatDelta& d) override;
 
     uint64_t connections = 0;
     uint64_t open_at_end = 0;
@@ -61,6 +63,11 @@ public:
     uint64_t close_wait_total = 0;
     std::map<std::string, RetransGroup> retrans_by_endpoint;
     std::vector<ConnBrief> top_retrans;                          // top connections by data retransmits
+    // Listen-queue / SYN-cookie counters: their change over the trace, per sampled
+    // network namespace (0 collects namespaces beyond kMaxGroups) and in all.
+    std::map<uint32_t, NetstatCounters> listen_queue_by_netns;
+    NetstatCounters listen_queue_total{};
+    uint64_t netstat_samples = 0;  // 0: not sampled (e.g. a capture from before sampling existed)
     uint64_t folded_groups = 0;                                  // keys folded into "other"
 
 private:

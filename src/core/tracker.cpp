@@ -161,6 +161,7 @@ void Tracker::on_event(const tt_event& e) {
         case TT_EV_RESET_RECEIVED: on_reset(e, false); break;
         case TT_EV_ACCEPT: on_accept(e); break;
         case TT_EV_EXISTING: on_existing(e); break;
+        case TT_EV_NETSTAT: on_netstat(e); return;  // sampled in user space: vouches for no kernel event
         default: return;  // unknown kinds from a newer capture are skipped
     }
     if (conns_.size() > opts_.max_conns) evict_over_cap();
@@ -429,6 +430,27 @@ void Tracker::reconcile_with_final_snapshot(const tt_event& end) {
         c.rec.end_ns = std::max(c.last_event_ns, c.rec.start_ns);
         closed_queue_.push_back(cookie);
     }
+}
+
+void Tracker::on_netstat(const tt_event& e) {
+    const NetstatCounters now = netstat_of(e);
+    NetstatDelta d;
+    d.ts_ns = e.ts_ns;
+    d.netns = e.netns;
+    auto [it, first] = netstat_last_.try_emplace(e.netns, NetstatSample{e.ts_ns, now});
+    if (!first) {
+        const NetstatSample& prev = it->second;
+        bool restarted = false;
+        for (size_t i = 0; i < now.size(); ++i) restarted |= now[i] < prev.values[i];
+        // Counters never go down within a namespace: this inode now names a new
+        // namespace (inodes are reused quickly), which counts from this sample.
+        if (!restarted && e.ts_ns >= prev.ts_ns) {
+            d.interval_ns = e.ts_ns - prev.ts_ns;
+            for (size_t i = 0; i < now.size(); ++i) d.moved[i] = now[i] - prev.values[i];
+        }
+        it->second = NetstatSample{e.ts_ns, now};
+    }
+    out_.on_netstat(d);
 }
 
 void Tracker::on_lost(uint64_t count, LossReason reason) {

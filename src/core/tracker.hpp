@@ -99,6 +99,10 @@ private:
     struct TupleHash {
         size_t operator()(const SocketTuple& t) const;
     };
+    struct NetstatSample {
+        uint64_t ts_ns;
+        NetstatCounters values;
+    };
     struct SynackNote {
         uint64_t first_synack_us;
         uint64_t seen_ns;
@@ -110,6 +114,7 @@ private:
     void on_reset(const tt_event& e, bool sent);
     void on_accept(const tt_event& e);
     void on_existing(const tt_event& e);
+    void on_netstat(const tt_event& e);
     bool adopt_early_child(const tt_event& e);
     void reconcile_with_final_snapshot(const tt_event& end);
 
@@ -138,6 +143,7 @@ private:
     std::unordered_map<uint64_t, Owner> listeners_;        // by listener_key()
     std::unordered_map<uint64_t, uint64_t> listener_cookies_;  // cookie -> listener_key
     std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
+    std::unordered_map<uint32_t, NetstatSample> netstat_last_;  // by netns
     std::deque<uint64_t> closed_queue_;  // cookies of closed sockets, in close order
     uint64_t last_note_sweep_ns_ = 0;
     static constexpr size_t kMaxEarlyChildren = 4096;

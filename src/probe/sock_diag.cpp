@@ -8,18 +8,16 @@
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <set>
-#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
+
+#include "probe/netns.hpp"
 
 namespace tcptrail::probe {
 
@@ -34,14 +32,6 @@ struct Owner {
     std::string comm;
 };
 
-bool all_digits(const char* s) {
-    if (!*s) return false;
-    for (; *s; ++s) {
-        if (*s < '0' || *s > '9') return false;
-    }
-    return true;
-}
-
 std::string read_comm(const std::string& pid) {
     int fd = ::open(fmt::format("/proc/{}/comm", pid).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return {};
@@ -53,18 +43,13 @@ std::string read_comm(const std::string& pid) {
     return s;
 }
 
-// Socket inode -> first process holding it, from /proc/*/fd. Also collects the
-// network namespaces in use (by inode, with a path to open each).
-void scan_processes(std::unordered_map<uint64_t, Owner>& owners, std::vector<std::pair<uint64_t, std::string>>& netns) {
-    std::set<uint64_t> seen_ns;
+// Socket inode -> first process holding it, from /proc/*/fd.
+void scan_owners(std::unordered_map<uint64_t, Owner>& owners) {
     DIR* proc = opendir("/proc");
     if (!proc) return;
     while (dirent* d = readdir(proc)) {
         if (!all_digits(d->d_name)) continue;
         std::string pid = d->d_name;
-        struct stat st {};
-        std::string ns_path = fmt::format("/proc/{}/ns/net", pid);
-        if (::stat(ns_path.c_str(), &st) == 0 && seen_ns.insert(st.st_ino).second) netns.emplace_back(st.st_ino, ns_path);
         std::string fd_dir = fmt::format("/proc/{}/fd", pid);
         DIR* fds = opendir(fd_dir.c_str());
         if (!fds) continue;
@@ -83,16 +68,6 @@ void scan_processes(std::unordered_map<uint64_t, Owner>& owners, std::vector<std
         closedir(fds);
     }
     closedir(proc);
-    // Named namespaces nobody runs in (ip netns add) still hold sockets.
-    if (DIR* named = opendir("/run/netns")) {
-        while (dirent* d = readdir(named)) {
-            if (d->d_name[0] == '.') continue;
-            std::string path = fmt::format("/run/netns/{}", d->d_name);
-            struct stat st {};
-            if (::stat(path.c_str(), &st) == 0 && seen_ns.insert(st.st_ino).second) netns.emplace_back(st.st_ino, path);
-        }
-        closedir(named);
-    }
 }
 
 bool port_ok(const ProbeConfig& cfg, uint16_t lport, uint16_t rport) {
@@ -176,36 +151,24 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
     }
 }
 
-// Reads one namespace from a short-lived thread: setns() changes only the
-// calling thread, and a netlink socket stays in the namespace it was made in.
-std::string read_namespace(const std::string& ns_path, uint64_t ns_ino, const ProbeConfig& cfg, uint64_t now_ns,
+// Dumps one namespace's sockets through a netlink socket made inside it.
+std::string read_namespace(const NetnsRef& ns, const ProbeConfig& cfg, uint64_t now_ns,
                            const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
-    std::string problem;
-    struct stat own {};
-    const bool is_own = ::stat("/proc/self/ns/net", &own) == 0 && own.st_ino == ns_ino;
-    std::thread worker([&] {
-        int nsfd = is_own ? -1 : ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (!is_own && (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0)) {
-            problem = fmt::format("cannot enter network namespace {}: {}", ns_ino, std::strerror(errno));
-            if (nsfd >= 0) ::close(nsfd);
-            return;
-        }
-        if (nsfd >= 0) ::close(nsfd);
+    auto dump = [&]() -> std::string {
         int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-        if (nl < 0) {
-            problem = fmt::format("sock_diag unavailable in namespace {}: {}", ns_ino, std::strerror(errno));
-            return;
-        }
+        if (nl < 0) return fmt::format("sock_diag unavailable in namespace {}: {}", ns.ino, std::strerror(errno));
+        std::string problem;
         for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
             if ((cfg.family == 4 && family != AF_INET) || (cfg.family == 6 && family != AF_INET6)) continue;
-            if (!dump_family(nl, family, static_cast<uint32_t>(ns_ino), cfg, now_ns, owners, out)) {
-                problem = fmt::format("sock_diag dump failed in namespace {}: {}", ns_ino, std::strerror(errno));
+            if (!dump_family(nl, family, static_cast<uint32_t>(ns.ino), cfg, now_ns, owners, out)) {
+                problem = fmt::format("sock_diag dump failed in namespace {}: {}", ns.ino, std::strerror(errno));
             }
         }
         ::close(nl);
-    });
-    worker.join();
-    return problem;
+        return problem;
+    };
+    bool gone = false;
+    return in_network_namespace(ns, dump, gone);
 }
 
 }  // namespace
@@ -213,11 +176,10 @@ std::string read_namespace(const std::string& ns_path, uint64_t ns_ino, const Pr
 ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_ns, bool final_snapshot) {
     ExistingSockets result;
     std::unordered_map<uint64_t, Owner> owners;
-    std::vector<std::pair<uint64_t, std::string>> namespaces;
-    scan_processes(owners, namespaces);
-    for (const auto& [ino, path] : namespaces) {
-        if (cfg.netns && ino != cfg.netns) continue;
-        std::string problem = read_namespace(path, ino, cfg, now_ns, owners, result.events);
+    scan_owners(owners);
+    for (const NetnsRef& ns : list_network_namespaces()) {
+        if (cfg.netns && ns.ino != cfg.netns) continue;
+        std::string problem = read_namespace(ns, cfg, now_ns, owners, result.events);
         if (!problem.empty()) result.problems.push_back(problem);
     }
     // Listeners first: the tracker infers a socket's role from the listening ports.

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <vector>
 
 namespace tcptrail::sinks {
 
@@ -65,6 +66,25 @@ void append_json_string(fmt::memory_buffer& out, std::string_view s) {
         }
     }
     out.push_back('"');
+}
+
+std::string listen_queue_warning(uint32_t netns, const core::NetstatCounters& c) {
+    std::vector<std::string> parts;
+    if (c[TT_NS_LISTEN_OVERFLOWS]) {
+        parts.push_back(
+            fmt::format("listen queue overflowed {} times in netns {}: the accept queue of a listener "
+                        "was full (accept() too slow, or backlog too small)",
+                        c[TT_NS_LISTEN_OVERFLOWS], netns));
+    }
+    if (c[TT_NS_LISTEN_DROPS])
+        parts.push_back(fmt::format("listeners dropped {} SYNs or handshake ACKs", c[TT_NS_LISTEN_DROPS]));
+    if (c[TT_NS_SYNCOOKIES_SENT] || c[TT_NS_SYNCOOKIES_RECV] || c[TT_NS_SYNCOOKIES_FAILED]) {
+        parts.push_back(fmt::format("SYN cookies sent {} (SYN queue full, or tcp_syncookies=2), received {}, failed {}",
+                                    c[TT_NS_SYNCOOKIES_SENT], c[TT_NS_SYNCOOKIES_RECV], c[TT_NS_SYNCOOKIES_FAILED]));
+    }
+    if (parts.empty()) return fmt::format("nothing moved in netns {}", netns);
+    if (!c[TT_NS_LISTEN_OVERFLOWS]) parts.front() += fmt::format(" in netns {}", netns);
+    return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 }  // namespace tcptrail::sinks

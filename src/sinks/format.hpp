@@ -23,4 +23,9 @@ void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool l
 // ASCII are escaped as \u00XX so any comm or path stays valid JSON.
 void append_json_string(fmt::memory_buffer& out, std::string_view s);
 
+// What moved counters of a namespace mean, as one sentence for a WARNING line,
+// e.g. "listen queue overflowed 3 times in netns 4026532712: ...". Call only when
+// a counter moved.
+std::string listen_queue_warning(uint32_t netns, const core::NetstatCounters& moved);
+
 }  // namespace tcptrail::sinks

@@ -164,6 +164,18 @@ void JsonSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     out_.end_record();
 }
 
+void JsonSink::on_netstat(const core::NetstatDelta& d) {
+    if (!d.any()) return;
+    JsonWriter w(out_.buffer());
+    w.raw("{\"type\":\"listen_queue\"");
+    time_field(w, "time", d.ts_ns);
+    w.key("netns").num(d.netns);
+    w.key("interval_us").num(d.interval_ns / 1000);
+    for (size_t i = 0; i < d.moved.size(); ++i) w.key(core::netstat_json_name(i)).num(d.moved[i]);
+    w.raw("}\n");
+    out_.end_record();
+}
+
 void JsonSink::on_lost(uint64_t count, core::LossReason reason) {
     JsonWriter w(out_.buffer());
     w.raw("{\"type\":\"lost\"");

@@ -1,4 +1,5 @@
-// JSON Lines: {"type":"conn"}, {"type":"event"}, {"type":"lost"} objects, one per line.
+// JSON Lines: {"type":"conn"}, {"type":"event"}, {"type":"lost"} objects, one per line;
+// warnings as {"type":"close_wait"} and {"type":"listen_queue"}.
 #pragma once
 
 #include <string_view>
@@ -24,6 +25,7 @@ public:
     void on_event(const core::EventRecord& ev) override;
     void on_lost(uint64_t count, core::LossReason reason) override;
     void on_close_wait(const core::ConnRecord& rec, uint64_t age_us) override;
+    void on_netstat(const core::NetstatDelta& d) override;
 
 private:
     OutputStream& out_;

@@ -77,6 +77,58 @@ void json_briefs(fmt::memory_buffer& b, const std::vector<Summary::ConnBrief>& l
     b.push_back(']');
 }
 
+uint64_t moved_total(const core::NetstatCounters& c) {
+    uint64_t n = 0;
+    for (uint64_t v : c) n += v;
+    return n;
+}
+
+void listen_queue_text(fmt::memory_buffer& b, const Summary& s) {
+    fmt::format_to(It(b), "\nListen queue and SYN cookies (kernel TcpExt counters, change over the trace)\n");
+    if (!s.netstat_samples) {
+        fmt::format_to(It(b), "  not sampled (a capture from a tcptrail without it)\n");
+        return;
+    }
+    const char* row = "  {:<24} {:>16} {:>12} {:>15} {:>15} {:>17}\n";
+    fmt::format_to(It(b), fmt::runtime(row), "netns", "ListenOverflows", "ListenDrops", "SyncookiesSent",
+                   "SyncookiesRecv", "SyncookiesFailed");
+    auto print_row = [&](const std::string& name, const core::NetstatCounters& c) {
+        fmt::format_to(It(b), fmt::runtime(row), name, c[0], c[1], c[2], c[3], c[4]);
+    };
+    const auto moved = by_size(s.listen_queue_by_netns, moved_total, 10);
+    for (const auto* g : moved) {
+        if (moved_total(g->second)) print_row(g->first ? fmt::format("{}", g->first) : "other", g->second);
+    }
+    print_row(fmt::format("all {} namespaces", s.listen_queue_by_netns.size()), s.listen_queue_total);
+    for (const auto* g : moved) {
+        if (moved_total(g->second)) fmt::format_to(It(b), "WARNING: {}\n", listen_queue_warning(g->first, g->second));
+    }
+}
+
+void listen_queue_json(fmt::memory_buffer& b, const Summary& s) {
+    b.append(std::string_view(",\"listen_queue\":"));
+    if (!s.netstat_samples) {
+        b.append(std::string_view("null"));
+        return;
+    }
+    auto counters = [&](const core::NetstatCounters& c) {
+        for (size_t i = 0; i < c.size(); ++i) {
+            fmt::format_to(It(b), "{}\"{}\":{}", i ? "," : "{", core::netstat_json_name(i), c[i]);
+        }
+        b.push_back('}');
+    };
+    fmt::format_to(It(b), "{{\"namespaces\":{},\"total\":", s.listen_queue_by_netns.size());
+    counters(s.listen_queue_total);
+    b.append(std::string_view(",\"by_netns\":{"));
+    bool first = true;
+    for (const auto& [netns, c] : s.listen_queue_by_netns) {
+        fmt::format_to(It(b), "{}\"{}\":", first ? "" : ",", netns ? fmt::format("{}", netns) : "other");
+        first = false;
+        counters(c);
+    }
+    b.append(std::string_view("}}"));
+}
+
 }  // namespace
 
 void write_summary_text(const Summary& s, OutputStream& out) {
@@ -132,6 +184,7 @@ void write_summary_text(const Summary& s, OutputStream& out) {
             fmt::format_to(It(b), "  {:>6}  {} {} {} -> {} (id {})\n", c.value, c.process, c.role, c.local, c.remote, c.id);
         }
     }
+    listen_queue_text(b, s);
     out.end_record();
 }
 
@@ -174,6 +227,7 @@ void write_summary_json(const Summary& s, OutputStream& out) {
     }
     b.append(std::string_view("},\"top_retrans\":"));
     json_briefs(b, s.top_retrans, "retrans");
+    listen_queue_json(b, s);
     fmt::format_to(It(b), ",\"folded_groups\":{}}}\n", s.folded_groups);
     out.end_record();
 }

@@ -115,6 +115,13 @@ void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     out_.end_record();
 }
 
+void TableSink::on_netstat(const core::NetstatDelta& d) {
+    if (!d.any()) return;
+    fmt::format_to(It(out_.buffer()), "WARNING: {} (in the {:.1f} s to {})\n", listen_queue_warning(d.netns, d.moved),
+                   d.interval_ns / 1e9, clock_time(time_, d.ts_ns));
+    out_.end_record();
+}
+
 void TableSink::on_lost(uint64_t count, core::LossReason reason) {
     fmt::format_to(It(out_.buffer()), "WARNING: lost {} events ({})\n", count, core::loss_reason_name(reason));
     out_.end_record();

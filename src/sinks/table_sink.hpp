@@ -15,6 +15,7 @@ public:
     void on_event(const core::EventRecord& ev) override;
     void on_lost(uint64_t count, core::LossReason reason) override;
     void on_close_wait(const core::ConnRecord& rec, uint64_t age_us) override;
+    void on_netstat(const core::NetstatDelta& d) override;
 
 private:
     void header();

@@ -310,8 +310,11 @@ def parse_time(s):
     return _dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
 
 
+RECORD_TYPES = ("conn", "event", "lost", "listen_queue", "summary")
+
+
 class Result:
-    def __init__(self, lines, stderr, returncode, args, t_start, t_stop):
+    def __init__(self, lines, stderr, returncode, args, t_start, t_stop, parse=True):
         self.lines = lines
         self.stderr = stderr
         self.returncode = returncode
@@ -320,7 +323,7 @@ class Result:
         self.t_stop = t_stop
         self.records = []
         bad = []
-        for line in lines:
+        for line in lines if parse else []:
             if not line.strip():
                 continue
             try:
@@ -328,17 +331,23 @@ class Result:
             except ValueError:
                 bad.append(line)
                 continue
-            if not isinstance(rec, dict) or rec.get("type") not in ("conn", "event", "lost"):
+            if not isinstance(rec, dict) or rec.get("type") not in RECORD_TYPES:
                 bad.append(line)
                 continue
             self.records.append(rec)
-        assert not bad, "tcptrail printed lines that are not conn/event/lost JSON objects:\n%s" % "\n".join(bad[:20])
+        assert not bad, "tcptrail printed lines that are not %s JSON objects:\n%s" % (
+            "/".join(RECORD_TYPES), "\n".join(bad[:20]))
         bad_lost = [r for r in self.records if r["type"] == "lost" and not (
             isinstance(r.get("count"), int) and r["count"] > 0 and isinstance(r.get("reason"), str))]
         assert not bad_lost, "malformed lost records: %s" % bad_lost[:5]
         self.conns = [r for r in self.records if r["type"] == "conn"]
         self.events = [r for r in self.records if r["type"] == "event"]
         self.lost = [r for r in self.records if r["type"] == "lost"]
+        self.listen_queue = [r for r in self.records if r["type"] == "listen_queue"]  # live warnings
+        summaries = [r for r in self.records if r["type"] == "summary"]
+        assert len(summaries) <= 1 and (not summaries or self.records[-1] is summaries[0]), \
+            "expected at most one summary, as the last record"
+        self.summary = summaries[0] if summaries else None
 
     def dump(self, limit=60):
         return "tcptrail %s (rc=%s)%s\n  stderr: %s\n  stdout (%d lines):\n    %s" % (
@@ -368,8 +377,10 @@ class Result:
 
 
 class Tracer:
-    def __init__(self, args):
-        self.args = ["--json"] + [str(a) for a in args]
+    def __init__(self, args, json=True):
+        """tcptrail ARGS, with --json unless `json` is false (then stdout is kept as text lines)."""
+        self.json = json
+        self.args = (["--json"] if json else []) + [str(a) for a in args]
         self.p = None
         self.result = None
 
@@ -417,7 +428,7 @@ class Tracer:
         self.err.join(5)
         self._save()
         self.result = Result(list(self.out.lines), self.err.text(), self.p.returncode, self.args, self.t_start,
-                             _dt.datetime.now(_dt.timezone.utc))
+                             _dt.datetime.now(_dt.timezone.utc), parse=self.json)
         return self.result
 
     def _save(self):
