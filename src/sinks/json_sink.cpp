@@ -168,7 +168,7 @@ void JsonSink::on_netstat(const core::NetstatDelta& d) {
     if (!d.any()) return;
     JsonWriter w(out_.buffer());
     w.raw("{\"type\":\"listen_queue\"");
-    time_field(w, "time", d.ts_ns);
+    time_field(w, time_, "time", d.ts_ns);
     w.key("netns").num(d.netns);
     w.key("interval_us").num(d.interval_ns / 1000);
     for (size_t i = 0; i < d.moved.size(); ++i) w.key(core::netstat_json_name(i)).num(d.moved[i]);
