@@ -256,6 +256,7 @@ void Tracker::on_state(const tt_event& e) {
                     c->rec.handshake_us = (e.srtt_us8 >> 3) + since_syn_recv_us;
                 }
             }
+            if (opts_.filter.passes(c->rec)) out_.on_open(c->rec);
             break;
         case TT_FIN_WAIT1:
             c->saw_fin_wait1 = true;
@@ -428,6 +429,14 @@ void Tracker::reconcile_with_final_snapshot(const tt_event& end) {
         c.rec.end_ns = std::max(c.last_event_ns, c.rec.start_ns);
         closed_queue_.push_back(cookie);
     }
+}
+
+Tracker::StateCounts Tracker::open_by_state() const {
+    StateCounts n{};
+    for (const auto& [cookie, c] : conns_) {
+        if (!c.closed && c.state < n.size()) ++n[c.state];
+    }
+    return n;
 }
 
 void Tracker::on_lost(uint64_t count, LossReason reason) {
