@@ -26,6 +26,7 @@ class RunOutput {
 public:
     RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const sinks::TimeBase& time_base);
     core::Output& output() { return fanout_; }
+    void add(core::Output& target) { fanout_.targets.push_back(&target); }  // e.g. --metrics
     void finish();  // call after the tracker's finish()
 
 private:
@@ -36,6 +37,7 @@ private:
         void on_event(const core::EventRecord& e) override;
         void on_lost(uint64_t count, core::LossReason reason) override;
         void on_close_wait(const core::ConnRecord& r, uint64_t age_us) override;
+        void on_open(const core::ConnRecord& r) override;
     };
     bool json_;
     sinks::OutputStream& out_;
