@@ -465,3 +465,17 @@ def test_200_scrapers_never_block_event_consumption(mtracer):
         assert counted == 2 * conns
         assert value(s, "tcptrail_connections_opened_total", role="client", port=port, comm="python3") == conns
     assert res.returncode == 0, res.dump()
+
+
+def test_metrics_with_user_bind_before_dropping_privileges(rig, mtracer):
+    port = rig.free_port()
+    t = mtracer("--user", "nobody", "--port", port)
+    run_exchange(rig, port)
+    s = t.wait_for(lambda s: total(s, "tcptrail_connections_closed_total", port=port) >= 2)
+    assert total(s, "tcptrail_connections_closed_total", port=port) == 2
+    assert value(s, "process_open_fds") > 0  # /proc/self still readable as nobody
+    with open("/proc/%d/status" % t.p.pid) as f:
+        status = dict(line.split(":", 1) for line in f)
+    assert status["Uid"].split()[0] == "65534" and int(status["CapEff"], 16) == 0
+    res = t.stop()
+    assert res.returncode == 0, res.dump()
