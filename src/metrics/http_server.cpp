@@ -103,9 +103,10 @@ MetricsServer::MetricsServer(const ListenAddress& addr) : impl_(std::make_unique
     });
     http.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndex, "text/html"); });
     if (!http.bind_to_port(addr.host, addr.port)) {
-        throw ServerError(fmt::format("--metrics {}: cannot listen there (address in use, or not an address of "
-                                      "this host)",
-                                      addr.display()));
+        throw ServerError(
+            fmt::format("--metrics {}: cannot listen there (address in use, or not an address of "
+                        "this host)",
+                        addr.display()));
     }
 }
 

@@ -45,7 +45,7 @@ public:
         std::string name_, help_;
         Type type_ = Type::Counter;
         std::vector<LabelSpec> labels_;
-        std::vector<uint64_t> bounds_us_;  // histogram upper bounds, ascending; +Inf implied
+        std::vector<uint64_t> bounds_us_;                 // histogram upper bounds, ascending; +Inf implied
         std::unordered_map<std::string, Series> series_;  // by joined label values
     };
 
@@ -57,7 +57,7 @@ public:
     Metric& histogram(std::string name, std::string help, std::vector<LabelSpec> labels,
                       std::vector<uint64_t> bounds_us);
 
-    void add(Metric& m, const LabelValues& labels, uint64_t n = 1);  // counter
+    void add(Metric& m, const LabelValues& labels, uint64_t n = 1);   // counter
     void set(Metric& m, const LabelValues& labels, uint64_t v);       // gauge
     void observe(Metric& m, const LabelValues& labels, uint64_t us);  // histogram
 

@@ -13,11 +13,13 @@ namespace {
 // Seconds: 100 µs .. 10 s, with marks just past the SYN retransmit times
 // (1 s, then 3 s and 7 s cumulative) so one or two lost SYNs land in their own buckets.
 const std::vector<uint64_t> kLatencyBoundsUs = {
-    100,     250,     500,     1'000,     2'500,     5'000,     10'000,    25'000,    50'000,     100'000,
+    100,     250,     500,       1'000,     2'500,     5'000,     10'000,    25'000,    50'000,    100'000,
     250'000, 500'000, 1'000'000, 1'500'000, 2'000'000, 3'000'000, 3'500'000, 5'000'000, 7'500'000, 10'000'000};
 
 // Tracked sockets are never in these (TIME_WAIT lives in a mini-socket, listeners are not connections).
-bool reported_state(uint8_t s) { return core::is_valid_state(s) && s != TT_TIME_WAIT && s != TT_LISTEN && s != TT_NEW_SYN_RECV && s != TT_CLOSE; }
+bool reported_state(uint8_t s) {
+    return core::is_valid_state(s) && s != TT_TIME_WAIT && s != TT_LISTEN && s != TT_NEW_SYN_RECV && s != TT_CLOSE;
+}
 
 const LabelSpec kRole{"role", false};
 const LabelSpec kPort{"port", true};
@@ -39,8 +41,7 @@ TcpMetrics::TcpMetrics(size_t max_series)
     : reg_(max_series),
       opened_(reg_.counter("tcptrail_connections_opened_total",
                            "Connections whose traced handshake reached ESTABLISHED.", {kRole, kPort, kComm})),
-      closed_(reg_.counter("tcptrail_connections_closed_total",
-                           "Connections that ended, by who or what closed them.",
+      closed_(reg_.counter("tcptrail_connections_closed_total", "Connections that ended, by who or what closed them.",
                            {kRole, {"closed_by", false}, kPort, kComm})),
       handshake_(reg_.histogram("tcptrail_handshake_duration_seconds",
                                 "Handshake duration: client SYN_SENT to ESTABLISHED, server first SYN-ACK to "
@@ -50,16 +51,16 @@ TcpMetrics::TcpMetrics(size_t max_series)
                                   "Server connections: ESTABLISHED to accept() returning it (observed at close).",
                                   {kPort}, kLatencyBoundsUs)),
       syn_retrans_(reg_.counter("tcptrail_syn_retransmits_total", "SYN retransmissions by clients.", {kPort})),
-      synack_retrans_(reg_.counter("tcptrail_synack_retransmits_total", "SYN-ACK retransmissions by servers.",
-                                   {kPort})),
+      synack_retrans_(
+          reg_.counter("tcptrail_synack_retransmits_total", "SYN-ACK retransmissions by servers.", {kPort})),
       retrans_(reg_.counter("tcptrail_retransmits_total",
                             "Data retransmissions after the handshake (FIN retransmissions excluded).",
                             {kRole, kPort})),
       fin_retrans_(reg_.counter("tcptrail_fin_retransmits_total",
                                 "Retransmissions while this side's FIN was outstanding.", {kRole, kPort})),
       resets_sent_(reg_.counter("tcptrail_resets_sent_total", "RSTs sent by traced sockets.", {kRole, kPort})),
-      resets_received_(reg_.counter("tcptrail_resets_received_total", "RSTs received by traced sockets.",
-                                    {kRole, kPort})),
+      resets_received_(
+          reg_.counter("tcptrail_resets_received_total", "RSTs received by traced sockets.", {kRole, kPort})),
       open_(reg_.gauge("tcptrail_connections_open", "Tracked connections not yet closed, by TCP state.",
                        {{"state", false}})),
       tracked_(reg_.gauge("tcptrail_sockets_tracked",
@@ -109,13 +110,12 @@ std::string TcpMetrics::render(const LiveView& live, const ProcessStats* process
     reg_.render(out);
     if (process) {
         auto put = [&out](const char* name, const char* type, const char* help, auto value) {
-            fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type,
-                           name, value);
+            fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name,
+                           value);
         };
         put("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
             process->cpu_seconds);
-        put("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-            process->resident_memory_bytes);
+        put("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process->resident_memory_bytes);
         put("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", process->virtual_memory_bytes);
         put("process_open_fds", "gauge", "Number of open file descriptors.", process->open_fds);
         put("process_max_fds", "gauge", "Maximum number of open file descriptors.", process->max_fds);

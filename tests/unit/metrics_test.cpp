@@ -24,9 +24,9 @@ TEST(Registry, RendersCountersGaugesAndCumulativeHistogramsExactly) {
     reg.add(c, {"200", "/a"});
     reg.add(c, {"404", "/\"x\"\\\n"});
     reg.set(g, {}, 7);
-    reg.observe(h, {"client"}, 100);        // le 0.0001 (bounds are inclusive)
-    reg.observe(h, {"client"}, 1'010'852);  // le 1.5
-    reg.observe(h, {"client"}, 20'000'000); // +Inf only
+    reg.observe(h, {"client"}, 100);         // le 0.0001 (bounds are inclusive)
+    reg.observe(h, {"client"}, 1'010'852);   // le 1.5
+    reg.observe(h, {"client"}, 20'000'000);  // +Inf only
     std::string out;
     reg.render(out);
     EXPECT_EQ(out,
@@ -163,11 +163,13 @@ TEST(TcpMetrics, CountsOpensClosesRetransmitsAndLatencyByRoleAndPort) {
     EXPECT_EQ(lines(text, "tcptrail_handshake_duration_seconds_sum"),
               "tcptrail_handshake_duration_seconds_sum{role=\"client\",port=\"8080\"} 1.01\n"
               "tcptrail_handshake_duration_seconds_sum{role=\"server\",port=\"8080\"} 8e-05\n");
-    EXPECT_EQ(lines(text, "tcptrail_accept_wait_seconds_count"), "tcptrail_accept_wait_seconds_count{port=\"8080\"} 1\n");
+    EXPECT_EQ(lines(text, "tcptrail_accept_wait_seconds_count"),
+              "tcptrail_accept_wait_seconds_count{port=\"8080\"} 1\n");
     EXPECT_EQ(lines(text, "tcptrail_syn_retransmits_total{"),
               "tcptrail_syn_retransmits_total{port=\"8080\"} 1\n"
               "tcptrail_syn_retransmits_total{port=\"9\"} 0\n");
-    EXPECT_EQ(lines(text, "tcptrail_synack_retransmits_total{"), "tcptrail_synack_retransmits_total{port=\"8080\"} 1\n");
+    EXPECT_EQ(lines(text, "tcptrail_synack_retransmits_total{"),
+              "tcptrail_synack_retransmits_total{port=\"8080\"} 1\n");
     EXPECT_EQ(lines(text, "tcptrail_retransmits_total{role=\"client\""),
               "tcptrail_retransmits_total{role=\"client\",port=\"8080\"} 2\n"
               "tcptrail_retransmits_total{role=\"client\",port=\"9\"} 0\n");
