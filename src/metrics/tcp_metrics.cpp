@@ -101,8 +101,9 @@ void TcpMetrics::on_lost(uint64_t count, core::LossReason reason) {
 }
 
 std::string TcpMetrics::render(const LiveView& live, const ProcessStats* process) {
-    for (uint8_t s = 0; s < live.open_by_state.size(); ++s) {
-        if (reported_state(s)) reg_.set(open_, {std::string(core::state_name(s))}, live.open_by_state[s]);
+    for (size_t s = 0; s < live.open_by_state.size(); ++s) {
+        const auto state = static_cast<uint8_t>(s);
+        if (reported_state(state)) reg_.set(open_, {std::string(core::state_name(state))}, live.open_by_state[s]);
     }
     reg_.set(tracked_, {}, live.sockets_tracked);
     std::string out;
