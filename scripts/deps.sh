@@ -5,8 +5,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
-  libcli11-dev libfmt-dev googletest libgtest-dev
-  iproute2 nftables python3 python3-pytest
+  libcli11-dev libfmt-dev googletest libgtest-dev libcpp-httplib-dev
+  iproute2 nftables python3 python3-pytest prometheus
   qemu-system-x86
 )
 missing=()

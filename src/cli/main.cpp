@@ -94,6 +94,13 @@ int main(int argc, char** argv) {
     app.add_flag("--check", check, "print what this kernel supports and exit 0 only if tracing can work");
     app.add_option("--record", opts.record_path,
                    "also write the raw event stream to FILE (mode 0600), for `tcptrail replay FILE`");
+    std::string metrics_addr;
+    app.add_option("--metrics", metrics_addr,
+                   "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. :9464, 127.0.0.1:9464, [::1]:9464); "
+                   "without --json, prints no per-connection records");
+    app.add_option("--metrics-max-series", opts.metrics_max_series,
+                   "series per metric before new label values fold into \"other\"")
+        ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
 
     TraceOptions replay_opts;
     std::string capture_path;
@@ -123,6 +130,11 @@ int main(int argc, char** argv) {
         if (opts.ringbuf_mb & (opts.ringbuf_mb - 1)) {
             throw CLI::ValidationError("--ringbuf-mb", "must be a power of two");
         }
+        if (!metrics_addr.empty()) {
+            std::string err;
+            opts.metrics = tcptrail::metrics::parse_listen_address(metrics_addr, err);
+            if (!opts.metrics) throw CLI::ValidationError("--metrics", err);
+        }
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForVersion& e) {
@@ -131,6 +143,14 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "tcptrail: {} (see --help)\n", e.what());
         return kUsageError;
     }
+#ifndef TCPTRAIL_HAVE_METRICS
+    if (opts.metrics) {
+        fmt::print(stderr, "tcptrail was built without --metrics support\n");
+        return kUsageError;
+    }
+#endif
+    // A metrics daemon prints records only when asked to (--json).
+    if (opts.metrics && !opts.json) opts.records = false;
     if (check) return run_check();
     if (*replay) return tcptrail::cli::run_replay(capture_path, replay_opts);
     if (*report) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "metrics/listen_address.hpp"
+
 namespace tcptrail::cli {
 
 struct TraceOptions {
@@ -28,6 +30,8 @@ struct TraceOptions {
     std::optional<double> close_wait_warn_s;
     size_t max_conns = 1'000'000;
     std::string user;  // --user: drop to this user once attached
+    std::optional<metrics::ListenAddress> metrics;  // --metrics: serve /metrics there
+    size_t metrics_max_series = 1000;               // --metrics-max-series
 };
 
 }  // namespace tcptrail::cli

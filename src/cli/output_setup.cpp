@@ -54,6 +54,9 @@ void RunOutput::FanOut::on_lost(uint64_t count, core::LossReason reason) {
 void RunOutput::FanOut::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     for (auto* t : targets) t->on_close_wait(r, age_us);
 }
+void RunOutput::FanOut::on_open(const core::ConnRecord& r) {
+    for (auto* t : targets) t->on_open(r);
+}
 
 void RunOutput::FanOut::on_netstat(const core::NetstatDelta& d) {
     for (auto* t : targets) t->on_netstat(d);

@@ -28,6 +28,7 @@ public:
     // Throws sinks::PerfettoError when the --perfetto file cannot be created.
     RunOutput(const TraceOptions& opts, sinks::OutputStream& out, const sinks::TimeBase& time_base);
     core::Output& output() { return fanout_; }
+    void add(core::Output& target) { fanout_.targets.push_back(&target); }  // e.g. --metrics
     void finish();  // call after the tracker's finish()
     void flush() {  // once per live tick
         if (perfetto_) perfetto_->flush_buffered();
@@ -46,6 +47,7 @@ private:
         void on_lost(uint64_t count, core::LossReason reason) override;
         void on_close_wait(const core::ConnRecord& r, uint64_t age_us) override;
         void on_netstat(const core::NetstatDelta& d) override;
+        void on_open(const core::ConnRecord& r) override;
     };
     bool json_;
     sinks::OutputStream& out_;

@@ -11,6 +11,9 @@
 #include "capture/capture_writer.hpp"
 #include "cli/privileges.hpp"
 #include "cli/output_setup.hpp"
+#ifdef TCPTRAIL_HAVE_METRICS
+#include "cli/metrics_setup.hpp"
+#endif
 #include "core/tracker.hpp"
 #include "probe/netstat_sampler.hpp"
 #include "probe/probe.hpp"
@@ -109,6 +112,21 @@ int run_trace(const TraceOptions& opts) {
         tee = std::make_unique<capture::CaptureTee>(*capture, tracker);
     }
     core::EventStream& input = tee ? static_cast<core::EventStream&>(*tee) : tracker;
+
+#ifdef TCPTRAIL_HAVE_METRICS
+    // --metrics: bound now, before the BPF programs load (fail fast) and while
+    // privileged ports can still be bound; served once tracing starts.
+    std::unique_ptr<MetricsExporter> metrics;
+    if (opts.metrics) {
+        try {
+            metrics = std::make_unique<MetricsExporter>(*opts.metrics, opts.metrics_max_series);
+        } catch (const metrics::ServerError& e) {
+            fmt::print(stderr, "tcptrail: {}\n", e.what());
+            return 1;
+        }
+        run_output->add(metrics->output());
+    }
+#endif
     StreamFeed feed(input);
 
     probe::ProbeConfig pcfg;
@@ -151,6 +169,12 @@ int run_trace(const TraceOptions& opts) {
                    "tcptrail: note: --user: after start, listen-queue counters are sampled in this network "
                    "namespace only; the summary shows no change for the others\n");
     }
+#ifdef TCPTRAIL_HAVE_METRICS
+    if (metrics) {
+        metrics->start(tracker, monotonic_ns());
+        fmt::print(stderr, "tcptrail: serving metrics at http://{}/metrics\n", opts.metrics->display());
+    }
+#endif
     fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing sockets)\n", probe->attached_programs(),
                existing.events.size());
 
@@ -186,6 +210,9 @@ int run_trace(const TraceOptions& opts) {
             next_netstat_ns = now + kNetstatIntervalNs;
         }
         input.advance(now);
+#ifdef TCPTRAIL_HAVE_METRICS
+        if (metrics) metrics->tick(tracker, now);
+#endif
         if (!out.flush()) break;
         run_output->flush();
         if (capture && capture->failed()) break;  // e.g. disk full: stop, keep what was recorded

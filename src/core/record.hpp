@@ -117,6 +117,10 @@ public:
     virtual void on_conn(const ConnRecord& rec) = 0;
     virtual void on_event(const EventRecord& ev) = 0;
     virtual void on_lost(uint64_t count, LossReason reason) = 0;
+    // A connection whose handshake was traced reached ESTABLISHED (once per
+    // connection; never for sockets found at start, which are `partial`).
+    // `rec` is the record so far: role, tuple, owner, handshake_us.
+    virtual void on_open(const ConnRecord& rec) { (void)rec; }
     // A socket the peer closed has sat in CLOSE_WAIT (this side never closed it)
     // for `age_us`: likely a leak. `rec` is the connection so far.
     virtual void on_close_wait(const ConnRecord& rec, uint64_t age_us) {

@@ -258,6 +258,7 @@ void Tracker::on_state(const tt_event& e) {
                     c->rec.handshake_us = (e.srtt_us8 >> 3) + since_syn_recv_us;
                 }
             }
+            if (opts_.filter.passes(c->rec)) out_.on_open(c->rec);
             break;
         case TT_FIN_WAIT1:
             c->saw_fin_wait1 = true;
@@ -451,6 +452,14 @@ void Tracker::on_netstat(const tt_event& e) {
         it->second = NetstatSample{e.ts_ns, now};
     }
     out_.on_netstat(d);
+}
+
+Tracker::StateCounts Tracker::open_by_state() const {
+    StateCounts n{};
+    for (const auto& [cookie, c] : conns_) {
+        if (!c.closed && c.state < n.size()) ++n[c.state];
+    }
+    return n;
 }
 
 void Tracker::on_lost(uint64_t count, LossReason reason) {

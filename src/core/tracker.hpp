@@ -6,6 +6,7 @@
 // reports still-open sockets.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -60,6 +61,10 @@ public:
     void finish(uint64_t now_ns) override;
 
     size_t open_connections() const { return conns_.size(); }
+    // Tracked sockets not yet closed, by their current TCP state (index = state
+    // number). O(tracked sockets): meant for periodic reports, not per event.
+    using StateCounts = std::array<uint64_t, 16>;
+    StateCounts open_by_state() const;
     const TrackerStats& stats() const { return stats_; }
 
 private:

@@ -80,12 +80,14 @@ public:
     void on_event(const core::EventRecord& e) override { events.push_back({*e.ev, e.conn_id}); }
     void on_lost(uint64_t count, core::LossReason reason) override { losses.push_back({count, reason}); }
     void on_close_wait(const core::ConnRecord& r, uint64_t age_us) override { close_waits.push_back({r.id, age_us}); }
+    void on_open(const core::ConnRecord& r) override { opens.push_back(r); }
 
     struct Event {
         tt_event ev;
         uint64_t conn_id;
     };
     std::vector<core::ConnRecord> conns;
+    std::vector<core::ConnRecord> opens;  // on_open: the record at ESTABLISHED
     std::vector<Event> events;
     std::vector<std::pair<uint64_t, core::LossReason>> losses;
     std::vector<std::pair<uint64_t, uint64_t>> close_waits;  // (id, age_us)

@@ -617,3 +617,69 @@ TEST(StateNames, RoundTrip) {
 
 }  // namespace
 }  // namespace tcptrail::testing
+
+namespace tcptrail::testing {
+namespace {
+
+using core::Role;
+
+class TrackerOpenTest : public ::testing::Test {
+protected:
+    CollectingOutput out;
+    core::Tracker tracker{out, core::TrackerOptions{}};
+    void feed(const tt_event& e) { tracker.on_event(e); }
+};
+
+TEST_F(TrackerOpenTest, OnOpenOnceAtEstablishedWithHandshake) {
+    SocketScript c(100, 40000, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 4242, "curl"));
+    EXPECT_TRUE(out.opens.empty());
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 0.4));
+    ASSERT_EQ(out.opens.size(), 1u);
+    EXPECT_EQ(out.opens[0].role, Role::Client);
+    EXPECT_EQ(out.opens[0].comm, "curl");
+    EXPECT_EQ(out.opens[0].handshake_us, 400u);
+    feed(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2));
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 2.1));
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 2.2));
+    tracker.finish(UINT64_MAX);
+    EXPECT_EQ(out.opens.size(), 1u);
+    EXPECT_EQ(out.conns.size(), 1u);
+}
+
+TEST_F(TrackerOpenTest, NoOnOpenForRefusedOrPartialSockets) {
+    SocketScript refused(1, 40001, 81);
+    feed(refused.state(TT_CLOSE, TT_SYN_SENT, 0));
+    feed(refused.simple(TT_EV_RESET_RECEIVED, TT_SYN_SENT, 0.1));
+    feed(refused.state(TT_SYN_SENT, TT_CLOSE, 0.1));
+    SocketScript old(2, 40002, 82);
+    feed(old.simple(TT_EV_EXISTING, TT_ESTABLISHED, 1));  // found at start
+    feed(old.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2));
+    SocketScript midlife(3, 40003, 83);
+    feed(midlife.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 3));  // first seen mid-life
+    tracker.finish(UINT64_MAX);
+    EXPECT_TRUE(out.opens.empty());
+    EXPECT_EQ(out.conns.size(), 3u);
+}
+
+TEST_F(TrackerOpenTest, OpenByStateCountsTrackedSocketsNotYetClosed) {
+    SocketScript a(1, 40001, 80), b(2, 40002, 80), c(3, 40003, 80), d(4, 40004, 80);
+    feed(a.state(TT_CLOSE, TT_SYN_SENT, 0));
+    feed(b.state(TT_CLOSE, TT_SYN_SENT, 0));
+    feed(b.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.state(TT_CLOSE, TT_SYN_SENT, 0));
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 1));
+    feed(c.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 2));
+    feed(d.state(TT_CLOSE, TT_SYN_SENT, 0));
+    feed(d.state(TT_SYN_SENT, TT_CLOSE, 2));  // closed, in its grace period
+    const auto n = tracker.open_by_state();
+    core::Tracker::StateCounts want{};
+    want[TT_SYN_SENT] = 1;
+    want[TT_ESTABLISHED] = 1;
+    want[TT_CLOSE_WAIT] = 1;
+    EXPECT_EQ(n, want);
+    EXPECT_EQ(tracker.open_connections(), 4u);
+}
+
+}  // namespace
+}  // namespace tcptrail::testing
