@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/netstat.hpp"
 #include "core/tcp_state.hpp"
 
 namespace tcptrail::metrics {
@@ -71,6 +72,20 @@ TcpMetrics::TcpMetrics(size_t max_series)
     for (auto reason : {core::LossReason::RingbufFull, core::LossReason::Recursion, core::LossReason::Evicted}) {
         reg_.add(lost_, {core::loss_reason_name(reason)}, 0);
     }
+    // SYN floods and full accept queues fire no tracepoint: the kernel's own
+    // counters, sampled per network namespace, counted from the start of tracing.
+    for (size_t i = 0; i < netstat_.size(); ++i) {
+        netstat_[i] = &reg_.counter(fmt::format("tcptrail_{}_total", core::netstat_json_name(i)),
+                                    fmt::format("Kernel TcpExt {} of the network namespace, since tracing began.",
+                                                core::netstat_kernel_name(i)),
+                                    {{"netns", true}});
+    }
+}
+
+void TcpMetrics::on_netstat(const core::NetstatDelta& d) {
+    const std::string netns = std::to_string(d.netns);
+    for (size_t i = 0; i < netstat_.size(); ++i) reg_.add(*netstat_[i], {netns}, d.moved[i]);
+    changed_ = true;
 }
 
 void TcpMetrics::on_open(const core::ConnRecord& r) {

@@ -12,6 +12,7 @@
 //   Records still open when tracing stops are not counted.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -46,6 +47,8 @@ public:
     void on_conn(const core::ConnRecord& r) override;
     void on_event(const core::EventRecord&) override {}
     void on_lost(uint64_t count, core::LossReason reason) override;
+    // Listen-queue / SYN-cookie counters of a namespace: what moved since its last sample.
+    void on_netstat(const core::NetstatDelta& d) override;
 
     // Counters or histograms changed since the last render().
     bool changed() const { return changed_; }
@@ -68,6 +71,7 @@ private:
     Registry::Metric& open_;
     Registry::Metric& tracked_;
     Registry::Metric& lost_;
+    std::array<Registry::Metric*, TT_NETSTAT_COUNTERS> netstat_{};
     bool changed_ = true;
 };
 

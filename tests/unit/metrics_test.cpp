@@ -222,6 +222,24 @@ TEST(TcpMetrics, CommFoldsPastTheSeriesLimit) {
     EXPECT_EQ(m.registry().overflow("tcptrail_connections_opened_total"), 2u);
 }
 
+TEST(TcpMetrics, ListenQueueCountersAddUpPerNamespace) {
+    metrics::TcpMetrics m;
+    core::NetstatDelta first;  // a namespace's first sample: its series exist at 0
+    first.netns = 4026531840u;
+    m.on_netstat(first);
+    core::NetstatDelta later = first;
+    later.moved = {18, 18, 2, 2, 0};  // ListenOverflows, ListenDrops, SyncookiesSent/Recv/Failed
+    m.on_netstat(later);
+    m.on_netstat(later);
+    const std::string text = m.render({}, nullptr);
+    EXPECT_EQ(lines(text, "tcptrail_listen_overflows_total{"),
+              "tcptrail_listen_overflows_total{netns=\"4026531840\"} 36\n");
+    EXPECT_EQ(lines(text, "tcptrail_syncookies_recv_total{"), "tcptrail_syncookies_recv_total{netns=\"4026531840\"} 4\n");
+    EXPECT_EQ(lines(text, "tcptrail_syncookies_failed_total{"),
+              "tcptrail_syncookies_failed_total{netns=\"4026531840\"} 0\n");
+    EXPECT_NE(text.find("# TYPE tcptrail_listen_drops_total counter\n"), std::string::npos);
+}
+
 TEST(TcpMetrics, PortLabelIsTheServicePort) {
     EXPECT_EQ(metrics::port_label(conn(Role::Client, 40000, 443, "")), "443");
     EXPECT_EQ(metrics::port_label(conn(Role::Server, 8080, 51000, "")), "8080");
