@@ -62,6 +62,16 @@ void RunOutput::FanOut::on_netstat(const core::NetstatDelta& d) {
     for (auto* t : targets) t->on_netstat(d);
 }
 
+std::unique_ptr<RunOutput> open_run_output(const TraceOptions& opts, sinks::OutputStream& out,
+                                           const sinks::TimeBase& time_base) {
+    try {
+        return std::make_unique<RunOutput>(opts, out, time_base);
+    } catch (const sinks::PerfettoError& e) {
+        fmt::print(stderr, "tcptrail: {}\n", e.what());
+        return nullptr;
+    }
+}
+
 core::TrackerOptions tracker_options(const TraceOptions& opts) {
     core::TrackerOptions topts;
     topts.max_conns = opts.max_conns;

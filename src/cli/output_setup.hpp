@@ -58,6 +58,10 @@ private:
 };
 // --perfetto needs the retransmit and reset events even without --events:
 // RunOutput passes them to the records sink only with --events.
+// The RunOutput for a command, or nullptr after printing the one-line reason
+// (the --perfetto file cannot be created: a usage error, exit 2).
+std::unique_ptr<RunOutput> open_run_output(const TraceOptions& opts, sinks::OutputStream& out,
+                                           const sinks::TimeBase& time_base);
 core::TrackerOptions tracker_options(const TraceOptions& opts);
 // --port, -4/-6, --netns: applied by the BPF programs live, by replay in user space.
 core::SocketFilter socket_filter(const TraceOptions& opts);

@@ -55,13 +55,8 @@ int run_replay(const std::string& path, const TraceOptions& opts) {
         print_origin(path, reader.header());
         // The live run's clock offset, so wall-clock times match its output.
         const sinks::TimeBase time_base{reader.header().realtime_minus_monotonic_ns};
-        std::unique_ptr<RunOutput> created;
-        try {
-            created = std::make_unique<RunOutput>(opts, out, time_base);
-        } catch (const sinks::PerfettoError& e) {
-            fmt::print(stderr, "tcptrail: {}\n", e.what());
-            return 2;
-        }
+        std::unique_ptr<RunOutput> created = open_run_output(opts, out, time_base);
+        if (!created) return 2;
         RunOutput& run_output = *created;
         core::Tracker tracker(run_output.output(), tracker_options(opts));
         // The live run's kernel-side filters, which replay has to apply itself.

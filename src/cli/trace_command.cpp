@@ -88,13 +88,8 @@ int run_trace(const TraceOptions& opts) {
     const sinks::TimeBase time_base = sinks::TimeBase::now();
     sinks::OutputStream out(STDOUT_FILENO);
     // --perfetto, like --record below: created before the BPF programs load.
-    std::unique_ptr<RunOutput> run_output;
-    try {
-        run_output = std::make_unique<RunOutput>(opts, out, time_base);
-    } catch (const sinks::PerfettoError& e) {
-        fmt::print(stderr, "tcptrail: {}\n", e.what());
-        return 2;
-    }
+    std::unique_ptr<RunOutput> run_output = open_run_output(opts, out, time_base);
+    if (!run_output) return 2;
     core::Tracker tracker(run_output->output(), tracker_options(opts));
 
     // --record: created before the BPF programs load, so a bad path fails fast.
