@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from tthelpers import Rig, Tracer  # noqa: E402
+from tthelpers import Rig, Tracer, started_tracers  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,15 +37,4 @@ def rig(request):
 @pytest.fixture
 def tracer():
     """tracer(*args) starts tcptrail --json ARGS and waits for 'tracing'."""
-    started = []
-
-    def start(*args):
-        t = Tracer(args)
-        started.append(t)
-        return t.start()
-
-    try:
-        yield start
-    finally:
-        for t in started:
-            t.kill()
+    yield from started_tracers(Tracer)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tthelpers import REPO, Tracer, run_exchange, tcptrail_bin
+from tthelpers import REPO, Tracer, run_exchange, started_tracers, tcptrail_bin
 
 SUBNET = 14
 SYN = "tcp dport %d tcp flags & (syn|ack) == syn"
@@ -71,18 +71,8 @@ class MetricsTracer(Tracer):
 
 @pytest.fixture
 def mtracer():
-    started = []
-
-    def start(*args):
-        t = MetricsTracer(args)
-        started.append(t)
-        return t.start()
-
-    try:
-        yield start
-    finally:
-        for t in started:
-            t.kill()
+    """mtracer(*args) starts tcptrail ARGS with --metrics and waits for 'tracing'."""
+    yield from started_tracers(MetricsTracer)
 
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tthelpers import run_exchange, tcptrail_bin
+from tthelpers import nearly_full_tmpfs, run_exchange, tcptrail_bin
 
 SUBNET = 21
 UNKNOWN_OWNER_PID = 0
@@ -229,12 +229,7 @@ def test_unwritable_path_exits_2_with_one_line(workdir):
 
 def test_full_disk_stops_tracing_and_keeps_the_file_loadable(rig, tracer, workdir):
     """--perfetto on a tmpfs with one free page: a one-line error, exit 1, a file that loads."""
-    mnt = os.path.join(workdir, "small")
-    os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tcptrail-test", mnt], check=True)
-    try:
-        with open(os.path.join(mnt, "filler"), "wb") as f:
-            f.write(b"\0" * (60 * 1024))  # leaves one 4 KiB page: the header and a connection or two
+    with nearly_full_tmpfs(workdir) as mnt:  # one 4 KiB page: the header and a connection or two
         pf = os.path.join(mnt, "full.json")
         t = tracer("--perfetto", pf)
         port = rig.free_port()
@@ -254,5 +249,3 @@ def test_full_disk_stops_tracing_and_keeps_the_file_loadable(rig, tracer, workdi
         for (pid, tid), (whole,) in tr.conn_slices.items():
             assert whole["args"] == by_id[tid]
             check_conn_in_trace(tr, by_id[tid])
-    finally:
-        subprocess.run(["umount", "-l", mnt], check=False)

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tthelpers import run_exchange, tcptrail_bin
+from tthelpers import nearly_full_tmpfs, run_exchange, tcptrail_bin
 
 SUBNET = 17
 NOBODY = 65534
@@ -263,12 +263,7 @@ def test_unwritable_record_path_exits_2_before_tracing(shared_dir):
 
 def test_full_disk_stops_tracing_and_keeps_the_capture_readable(rig, live, shared_dir):
     """--record on a tmpfs with one free page: a one-line error, exit 1, a readable capture."""
-    mnt = os.path.join(shared_dir, "small")
-    os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tcptrail-test", mnt], check=True)
-    try:
-        with open(os.path.join(mnt, "filler"), "wb") as f:
-            f.write(b"\0" * (60 * 1024))  # leaves one 4 KiB page: the header, then ~29 events
+    with nearly_full_tmpfs(shared_dir) as mnt:  # one 4 KiB page: the header, then ~29 events
         cap = os.path.join(mnt, "full.tt")
         t = live("--json", "--record", cap)
         port = rig.free_port()
@@ -287,5 +282,3 @@ def test_full_disk_stops_tracing_and_keeps_the_capture_readable(rig, live, share
         r = replay(cap, "--json")
         assert r.returncode == 0, r.stderr.decode()
         assert NO_FINISH_NOTE in r.stderr.decode()
-    finally:
-        subprocess.run(["umount", "-l", mnt], check=False)

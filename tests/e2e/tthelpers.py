@@ -11,6 +11,7 @@
 Everything is bounded by timeouts and torn down by the fixtures in conftest.py.
 """
 
+import contextlib
 import datetime as _dt
 import ipaddress
 import json
@@ -725,3 +726,35 @@ def cgroup_id_of(pid):
         return os.stat(mnt + rel).st_ino
     except (OSError, IndexError):
         return None
+
+
+@contextlib.contextmanager
+def nearly_full_tmpfs(parent):
+    """A 64 KiB tmpfs mounted at PARENT/small with one 4 KiB page left free, for
+    full-disk tests; lazily unmounted on exit."""
+    mnt = os.path.join(parent, "small")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tcptrail-test", mnt], check=True)
+    try:
+        with open(os.path.join(mnt, "filler"), "wb") as f:
+            f.write(b"\0" * (60 * 1024))
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", mnt], check=False)
+
+
+def started_tracers(cls):
+    """Body of a tracer fixture: yields start(*args), which starts cls(args) and
+    waits for "tracing"; every tracer started is killed at teardown."""
+    started = []
+
+    def start(*args):
+        t = cls(args)
+        started.append(t)
+        return t.start()
+
+    try:
+        yield start
+    finally:
+        for t in started:
+            t.kill()
