@@ -25,15 +25,23 @@ struct {
 	__type(value, __u64);
 } last_wakeup SEC(".maps");
 
-/* How many copies of the set_state program are busy on this CPU (tcptrail.bpf.c). */
+/* set_state hits the first copy of the program took on this CPU and the second
+ * copy has not yet seen, innermost last (see set_state_copy in tcptrail.bpf.c).
+ * A ring: an entry the second copy never saw (it was skipped) is overwritten later. */
+#define TT_TAKEN_RING 8
+struct set_state_taken {
+	__u64 hit[TT_TAKEN_RING];
+	__u32 top; /* free-running; hit[(top - 1) % TT_TAKEN_RING] is the newest */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
-} set_state_depth SEC(".maps");
+	__type(value, struct set_state_taken);
+} set_state_taken SEC(".maps");
 
-/* set_state events the nested copies traced: each one is also a recursion miss
+/* set_state events the second copy traced: each one is also a recursion miss
  * of the first copy, which user space therefore does not report as lost. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -84,43 +84,66 @@ static __always_inline void trace_set_state(const struct sock *sk, int oldstate,
 }
 
 /*
- * The kernel skips a tp_btf program that is already active on this CPU: nested
- * under a softirq, or preempted inside it while another task changes a socket's
- * state. Copies of the program, attached to the same tracepoint, take over at
- * each depth: copy k acts only while k copies are busy on this CPU, so every
- * event is traced exactly once unless TT_SET_STATE_COPIES are all busy. Each
- * event a copy k >= 1 traces was a recursion miss of copy 0 (see maps.h).
+ * The kernel skips a tp_btf program that is already active on this CPU: when a
+ * softirq changes a socket's state while the program is tracing (or about to
+ * trace) a change in the task it interrupted. A second copy of the program,
+ * attached to the same tracepoint after the first, traces what the first
+ * missed. The kernel runs both for each hit, first copy first, so:
+ * - the first copy traces every hit it runs for and pushes it on this CPU's
+ *   taken stack;
+ * - the second copy, the last to run for a hit, pops the hit if it is there
+ *   (with anything a nested hit left above it), and otherwise traces it.
+ * The stack, not a depth counter, is what makes this exact: a hit nesting in
+ * the instants between the kernel marking the first copy busy and the
+ * program's first instruction (or after its last) is still traced once.
+ * Every hit is traced once unless both copies are busy on the CPU, which takes
+ * three nested levels (TCP state changes happen in task and softirq context
+ * only). Each hit the second copy traces is a recursion miss of the first that
+ * user space does not count as lost (nested_rescued).
  */
-static __always_inline void set_state_at_depth(__u32 k, const struct sock *sk, int oldstate, int newstate)
+static __always_inline void set_state_copy(bool first, const struct sock *sk, int oldstate, int newstate)
 {
+	/* Hits that nest are of different sockets or transitions: this tells them apart.
+	 * (The cookie is made once per socket; later calls only read it.) */
+	__u64 hit = bpf_get_socket_cookie((void *)sk) ^ ((__u64)oldstate << 56) ^ ((__u64)newstate << 48);
+	struct set_state_taken *taken;
 	__u32 zero = 0;
-	__u32 *depth = bpf_map_lookup_elem(&set_state_depth, &zero);
+	__u32 top;
 
-	if (!depth || *depth != k)
+	taken = bpf_map_lookup_elem(&set_state_taken, &zero);
+	if (!taken)
 		return;
-	*depth = k + 1;
-	if (k > 0) {
-		__u64 *rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
-
-		if (rescued)
-			*rescued += 1;
+	top = taken->top;
+	if (first) {
+		taken->hit[top % TT_TAKEN_RING] = hit;
+		taken->top = top + 1;
+		trace_set_state(sk, oldstate, newstate);
+		return;
 	}
+#pragma unroll
+	for (__u32 i = 1; i <= 4; i++) {
+		if (taken->hit[(top - i) % TT_TAKEN_RING] == hit) {
+			taken->top = top - i;
+			return;
+		}
+	}
+	__u64 *rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
+
+	if (rescued)
+		*rescued += 1;
 	trace_set_state(sk, oldstate, newstate);
-	*depth = k;
 }
 
-#define SET_STATE_COPY(name, k)                                                                   \
+#define SET_STATE_COPY(name, first)                                                               \
 	SEC("tp_btf/inet_sock_set_state")                                                         \
 	int BPF_PROG(name, const struct sock *sk, const int oldstate, const int newstate)        \
 	{                                                                                         \
-		set_state_at_depth(k, sk, oldstate, newstate);                                    \
+		set_state_copy(first, sk, oldstate, newstate);                                    \
 		return 0;                                                                         \
 	}
 
-SET_STATE_COPY(on_set_state, 0)
-SET_STATE_COPY(on_set_state_nested1, 1)
-SET_STATE_COPY(on_set_state_nested2, 2)
-SET_STATE_COPY(on_set_state_nested3, 3)
+SET_STATE_COPY(on_set_state, true)
+SET_STATE_COPY(on_set_state_nested, false)
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)

@@ -1,16 +1,16 @@
 #include "cli/trace_command.hpp"
 
+#include <unistd.h>
 #include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <memory>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "capture/capture_writer.hpp"
-#include "cli/privileges.hpp"
 #include "cli/output_setup.hpp"
+#include "cli/privileges.hpp"
 #ifdef TCPTRAIL_HAVE_METRICS
 #include "cli/metrics_setup.hpp"
 #endif
@@ -170,8 +170,8 @@ int run_trace(const TraceOptions& opts) {
         fmt::print(stderr, "tcptrail: serving metrics at http://{}/metrics\n", opts.metrics->display());
     }
 #endif
-    fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing sockets)\n", probe->attached_programs(),
-               existing.events.size());
+    fmt::print(stderr, "tcptrail: tracing ({} programs attached, {} existing socket{})\n", probe->attached_programs(),
+               existing.events.size(), existing.events.size() == 1 ? "" : "s");
 
     const uint64_t start_ns = monotonic_ns();
     const uint64_t deadline_ns =

@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -29,6 +31,9 @@ constexpr const char* kTracefs = "/sys/kernel/tracing";
 // libbpf's warnings, kept to explain a failure in one line instead of a dump.
 std::string g_libbpf_last;
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+    // TCPTRAIL_LIBBPF_LOG=1: all of libbpf's output, verifier logs included, on stderr.
+    static const bool verbose = std::getenv("TCPTRAIL_LIBBPF_LOG") != nullptr;
+    if (verbose) return vfprintf(stderr, fmt, args);
     if (level == LIBBPF_DEBUG) return 0;
     char line[512];
     if (vsnprintf(line, sizeof(line), fmt, args) < 0) return 0;
@@ -54,7 +59,8 @@ void check_privileges() {
     constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
     if (has_capability(kCapSysAdmin)) return;
     if (has_capability(kCapBpf) && has_capability(kCapPerfmon)) return;
-    throw ProbeError("insufficient privileges: run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)");
+    throw ProbeError(
+        "insufficient privileges: run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)");
 }
 
 // Classic tracepoints are attached by ID, read from tracefs: mount it if we can.
@@ -85,7 +91,8 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     libbpf_set_print(libbpf_print);
     check_privileges();
     if (!path_exists(kBtfPath)) {
-        throw ProbeError(fmt::format("kernel BTF not found at {} (needs CONFIG_DEBUG_INFO_BTF=y): cannot load CO-RE programs", kBtfPath));
+        throw ProbeError(fmt::format(
+            "kernel BTF not found at {} (needs CONFIG_DEBUG_INFO_BTF=y): cannot load CO-RE programs", kBtfPath));
     }
     const bool tracefs = ensure_tracefs();
     if (cfg.ringbuf_mb == 0 || (cfg.ringbuf_mb & (cfg.ringbuf_mb - 1)) != 0) {
@@ -98,7 +105,8 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     skel_->rodata->filter_family = cfg.family == 4 ? 2 : cfg.family == 6 ? 10 : 0;
     skel_->rodata->filter_netns = cfg.netns;
     skel_->rodata->n_filter_ports = static_cast<uint32_t>(cfg.ports.size());
-    for (size_t i = 0; i < cfg.ports.size() && i < TT_MAX_PORT_FILTERS; ++i) skel_->rodata->filter_ports[i] = cfg.ports[i];
+    for (size_t i = 0; i < cfg.ports.size() && i < TT_MAX_PORT_FILTERS; ++i)
+        skel_->rodata->filter_ports[i] = cfg.ports[i];
     const uint64_t rb_bytes = static_cast<uint64_t>(cfg.ringbuf_mb) << 20;
     // Wake the consumer early when an eighth of the buffer waits; otherwise its timer drains it.
     skel_->rodata->wakeup_bytes = rb_bytes / 8;
@@ -135,9 +143,8 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     };
     const Attach attaches[] = {
         {skel_->progs.on_set_state, &skel_->links.on_set_state, "sock:inet_sock_set_state"},
-        {skel_->progs.on_set_state_nested1, &skel_->links.on_set_state_nested1, "sock:inet_sock_set_state"},
-        {skel_->progs.on_set_state_nested2, &skel_->links.on_set_state_nested2, "sock:inet_sock_set_state"},
-        {skel_->progs.on_set_state_nested3, &skel_->links.on_set_state_nested3, "sock:inet_sock_set_state"},
+        // After on_set_state: the kernel runs them in attach order (see tcptrail.bpf.c).
+        {skel_->progs.on_set_state_nested, &skel_->links.on_set_state_nested, "sock:inet_sock_set_state"},
         {skel_->progs.on_retransmit, &skel_->links.on_retransmit, "tcp:tcp_retransmit_skb"},
         {skel_->progs.on_retransmit_synack, &skel_->links.on_retransmit_synack, "tcp:tcp_retransmit_synack"},
         {skel_->progs.on_send_reset, &skel_->links.on_send_reset, "tcp:tcp_send_reset"},
@@ -154,11 +161,8 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
             skel_ = nullptr;
             throw ProbeError(fmt::format("cannot attach to tracepoint {}: {}", a.what, std::strerror(-err)));
         }
-        // The nested copies' own misses are not losses: an earlier copy traced those.
-        const bool nested_copy = a.prog == skel_->progs.on_set_state_nested1 ||
-                                 a.prog == skel_->progs.on_set_state_nested2 ||
-                                 a.prog == skel_->progs.on_set_state_nested3;
-        if (!nested_copy) prog_fds_.push_back(bpf_program__fd(a.prog));
+        // The second copy's own misses are not losses: the first copy traced those.
+        if (a.prog != skel_->progs.on_set_state_nested) prog_fds_.push_back(bpf_program__fd(a.prog));
         ++attached_;
     }
 
