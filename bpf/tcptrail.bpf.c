@@ -41,10 +41,11 @@ static __always_inline struct tt_event *begin_event(__u8 type, __u16 family, __u
 /*
  * Common part of every event about a socket from a tp_btf program. tp is the
  * full TCP socket (bpf_skc_to_tcp_sock), or NULL for a request / TIME_WAIT
- * mini-socket. Returns NULL if filtered out or the ring buffer is full.
+ * mini-socket; cookie is its bpf_get_socket_cookie(), which the caller may
+ * need first. Returns NULL if filtered out or the ring buffer is full.
  */
 static __always_inline struct tt_event *start_sock_event(const struct sock *sk, const struct tcp_sock *tp,
-							  __u8 type)
+							  __u8 type, __u64 cookie)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 	__u16 family = skc->skc_family;
@@ -59,7 +60,7 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 		return NULL;
 	read_addrs(e, skc, family);
 	read_task(e);
-	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->cookie = cookie;
 	if (tp)
 		read_tcp_counters(e, sk, tp);
 	else
@@ -67,14 +68,14 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 	return e;
 }
 
-static __always_inline void trace_set_state(const struct sock *sk, int oldstate, int newstate)
+static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie, int oldstate, int newstate)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk); /* NULL unless a full TCP socket */
 	struct tt_event *e;
 
 	if (!tp)
 		return;
-	e = start_sock_event(sk, tp, TT_EV_STATE);
+	e = start_sock_event(sk, tp, TT_EV_STATE, cookie);
 	if (!e)
 		return;
 	e->cgroup_id = sock_cgroup_id(sk);
@@ -105,7 +106,8 @@ static __always_inline void set_state_copy(bool first, const struct sock *sk, in
 {
 	/* Hits that nest are of different sockets or transitions: this tells them apart.
 	 * (The cookie is made once per socket; later calls only read it.) */
-	__u64 hit = bpf_get_socket_cookie((void *)sk) ^ ((__u64)oldstate << 56) ^ ((__u64)newstate << 48);
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	__u64 hit = cookie ^ ((__u64)oldstate << 56) ^ ((__u64)newstate << 48);
 	struct set_state_taken *taken;
 	__u32 zero = 0;
 	__u32 top;
@@ -117,7 +119,7 @@ static __always_inline void set_state_copy(bool first, const struct sock *sk, in
 	if (first) {
 		taken->hit[top % TT_TAKEN_RING] = hit;
 		taken->top = top + 1;
-		trace_set_state(sk, oldstate, newstate);
+		trace_set_state(sk, cookie, oldstate, newstate);
 		return;
 	}
 #pragma unroll
@@ -131,7 +133,7 @@ static __always_inline void set_state_copy(bool first, const struct sock *sk, in
 
 	if (rescued)
 		*rescued += 1;
-	trace_set_state(sk, oldstate, newstate);
+	trace_set_state(sk, cookie, oldstate, newstate);
 }
 
 #define SET_STATE_COPY(name, first)                                                               \
@@ -160,7 +162,7 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (!tp)
 		return 0;
-	e = start_sock_event(sk, tp, TT_EV_RETRANSMIT);
+	e = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk));
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
@@ -250,7 +252,7 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	if (!sk)
 		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
 	/* sk may be a full, request or TIME_WAIT socket. */
-	e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT);
+	e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk));
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
@@ -264,7 +266,8 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, const struct sock *sk)
 {
-	struct tt_event *e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED);
+	struct tt_event *e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED,
+					      bpf_get_socket_cookie((void *)sk));
 
 	if (!e)
 		return 0;
