@@ -128,10 +128,22 @@ static __always_inline void read_addrs_probed(struct tt_event *e, const struct s
 	}
 }
 
-static __always_inline void read_task(struct tt_event *e)
+/* The task on the CPU. Its comm is read only where user space uses it (see
+ * task_matters): copying it costs more than the rest of the task's part. */
+static __always_inline void read_task(struct tt_event *e, bool with_comm)
 {
 	e->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (with_comm)
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* State changes that run in the task that owns the socket and name it: connect()
+ * (SYN_SENT), listen() (LISTEN), and close() (FIN_WAIT1, LAST_ACK) for a socket
+ * whose owner is not yet known. The others run in softirq or in a bystander. */
+static __always_inline bool task_matters(int newstate)
+{
+	return newstate == TT_SYN_SENT || newstate == TT_LISTEN || newstate == TT_FIN_WAIT1 ||
+	       newstate == TT_LAST_ACK;
 }
 
 static __always_inline __u8 sock_bits(const struct sock *sk, const struct tcp_sock *tp)

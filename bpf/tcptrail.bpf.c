@@ -42,10 +42,11 @@ static __always_inline struct tt_event *begin_event(__u8 type, __u16 family, __u
  * Common part of every event about a socket from a tp_btf program. tp is the
  * full TCP socket (bpf_skc_to_tcp_sock), or NULL for a request / TIME_WAIT
  * mini-socket; cookie is its bpf_get_socket_cookie(), which the caller may
- * need first. Returns NULL if filtered out or the ring buffer is full.
+ * need first; with_comm: see read_task. Returns NULL if filtered out or the
+ * ring buffer is full.
  */
 static __always_inline struct tt_event *start_sock_event(const struct sock *sk, const struct tcp_sock *tp,
-							  __u8 type, __u64 cookie)
+							  __u8 type, __u64 cookie, bool with_comm)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 	__u16 family = skc->skc_family;
@@ -59,7 +60,7 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 	if (!e)
 		return NULL;
 	read_addrs(e, skc, family);
-	read_task(e);
+	read_task(e, with_comm);
 	e->cookie = cookie;
 	if (tp)
 		read_tcp_counters(e, sk, tp);
@@ -75,7 +76,7 @@ static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie,
 
 	if (!tp)
 		return;
-	e = start_sock_event(sk, tp, TT_EV_STATE, cookie);
+	e = start_sock_event(sk, tp, TT_EV_STATE, cookie, task_matters(newstate));
 	if (!e)
 		return;
 	e->cgroup_id = sock_cgroup_id(sk);
@@ -162,7 +163,7 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (!tp)
 		return 0;
-	e = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk));
+	e = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk), false);
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
@@ -188,7 +189,7 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	if (!e)
 		return 0;
 	read_addrs(e, skc, family);
-	read_task(e);
+	read_task(e, false);
 	e->cookie = bpf_get_socket_cookie((void *)sk); /* the listener's */
 	e->new_state = TT_NEW_SYN_RECV;
 	e->flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
@@ -233,7 +234,7 @@ static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 re
 		__builtin_memcpy(e->laddr, &ip6.daddr, 16);
 		__builtin_memcpy(e->raddr, &ip6.saddr, 16);
 	}
-	read_task(e);
+	read_task(e, false);
 	e->flags = TT_F_NO_SOCKET | TT_F_NO_COUNTERS | (has_reason ? TT_F_HAS_REASON : 0);
 	e->aux = reason;
 	submit_event(e);
@@ -252,7 +253,8 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	if (!sk)
 		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
 	/* sk may be a full, request or TIME_WAIT socket. */
-	e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk));
+	e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk),
+			     false);
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
@@ -267,7 +269,7 @@ SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, const struct sock *sk)
 {
 	struct tt_event *e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED,
-					      bpf_get_socket_cookie((void *)sk));
+					      bpf_get_socket_cookie((void *)sk), false);
 
 	if (!e)
 		return 0;
@@ -290,7 +292,7 @@ static __always_inline struct tt_event *start_sock_event_probed(const struct soc
 	if (!e)
 		return NULL;
 	read_addrs_probed(e, skc, family);
-	read_task(e);
+	read_task(e, true); /* only accept() uses this: it runs in the owner */
 	return e;
 }
 

@@ -80,7 +80,10 @@ struct tt_event {
 		struct {
 			__u8 laddr[16];
 			__u8 raddr[16];
-			char comm[TT_COMM_LEN]; /* current task's comm, same caveat as pid */
+			/* current task's comm, same caveat as pid. The kernel side fills it only
+			 * for ACCEPT and for STATE to SYN_SENT, LISTEN, FIN_WAIT1 and LAST_ACK
+			 * (bpf/helpers.h task_matters); EXISTING: the owner's, if known. */
+			char comm[TT_COMM_LEN];
 		};
 		/* TT_EV_NETSTAT (no socket): cumulative counters, enum tt_netstat_counter */
 		__u64 netstat[TT_NETSTAT_COUNTERS];
