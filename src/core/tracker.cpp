@@ -423,13 +423,18 @@ void Tracker::on_existing(const tt_event& e) {
 // that is not among them, and saw no event since, closed while its events were
 // lost: report it ended (how is unknown) rather than open.
 void Tracker::reconcile_with_final_snapshot(const tt_event& end) {
+    std::vector<Conn*> gone;
     for (auto& [cookie, c] : conns_) {
-        if (c.closed || c.in_final_snapshot || c.last_event_ns > end.ts_ns) continue;
-        c.closed = true;
-        c.end_unobserved = true;
-        c.state_before_close = c.state;
-        c.rec.end_ns = std::max(c.last_event_ns, c.rec.start_ns);
-        closed_queue_.push_back(cookie);
+        if (!c.closed && !c.in_final_snapshot && c.last_event_ns <= end.ts_ns) gone.push_back(&c);
+    }
+    // Queued in the order they were first seen, not in the hash table's order.
+    std::sort(gone.begin(), gone.end(), [](const Conn* a, const Conn* b) { return a->rec.id < b->rec.id; });
+    for (Conn* c : gone) {
+        c->closed = true;
+        c->end_unobserved = true;
+        c->state_before_close = c->state;
+        c->rec.end_ns = std::max(c->last_event_ns, c->rec.start_ns);
+        closed_queue_.push_back(c->cookie);
     }
 }
 
