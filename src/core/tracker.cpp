@@ -53,9 +53,9 @@ size_t Tracker::TupleHash::operator()(const SocketTuple& t) const {
 
 size_t Tracker::LocalAddrHash::operator()(const LocalAddr& a) const {
     uint64_t h = 1469598103934665603ULL;  // FNV-1a, as above
-    fnv1a(h, &a.family, 1);
-    fnv1a(h, a.addr.data(), 16);
+    fnv1a(h, a.addr.data(), sizeof(a.addr));
     fnv1a(h, &a.netns, 4);
+    fnv1a(h, &a.family, 1);
     return h;
 }
 
@@ -149,7 +149,11 @@ void Tracker::set_owner(Conn& c, const tt_event& e) {
 }
 
 void Tracker::set_tuple(Conn& c, const SocketTuple& t) {
-    c.local = local_addrs_.intern(LocalAddr{t.family, t.laddr, t.netns});
+    LocalAddr local;
+    std::memcpy(local.addr.data(), t.laddr.data(), sizeof(local.addr));
+    local.netns = t.netns;
+    local.family = t.family;
+    c.local = local_addrs_.intern(local);
     c.raddr = t.raddr;
     c.lport = t.lport;
     c.rport = t.rport;
@@ -159,7 +163,7 @@ SocketTuple Tracker::tuple_of_conn(const Conn& c) const {
     const LocalAddr& local = local_addrs_[c.local];
     SocketTuple t;
     t.family = local.family;
-    t.laddr = local.addr;
+    std::memcpy(t.laddr.data(), local.addr.data(), sizeof(t.laddr));
     t.raddr = c.raddr;
     t.lport = c.lport;
     t.rport = c.rport;
@@ -620,10 +624,10 @@ ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_
 // The record of `c` so far: what its events have told. finalize() adds what is
 // derived at the end.
 ConnRecord& Tracker::record_of(const Conn& c) {
-    // Reset every field, keeping the states vector's and comm string's buffers.
-    std::vector<StateStamp> states = std::move(record_.states);
-    std::string comm = std::move(record_.comm);
-    record_ = ConnRecord{};
+    // Every field is assigned (no stale values from the previous record), and the
+    // states vector and comm string keep their buffers.
+    static const ConnExtra kNone;
+    const ConnExtra& x = c.extra ? *c.extra : kNone;
     ConnRecord& r = record_;
     r.id = c.id;
     r.tuple = tuple_of_conn(c);
@@ -631,31 +635,35 @@ ConnRecord& Tracker::record_of(const Conn& c) {
     r.role = c.role;
     if (c.pid_known) {
         r.pid = c.pid;
-        comm = comms_[c.comm];
+        r.comm = comms_[c.comm];
     } else {
-        comm.clear();
+        r.pid.reset();
+        r.comm.clear();
     }
-    r.comm = std::move(comm);
     r.start_ns = c.start_ns;
-    states.clear();
-    if (c.first_state_count > 0) states.push_back({c.first_states[0], c.start_ns});
-    if (c.first_state_count > 1) states.push_back({c.first_states[1], c.second_state_ns});
-    if (c.extra) states.insert(states.end(), c.extra->later_states.begin(), c.extra->later_states.end());
-    r.states = std::move(states);
-    if (c.has_handshake) r.handshake_us = c.handshake_us;
-    if (c.has_accept_wait) r.accept_wait_us = c.accept_wait_us;
-    if (c.extra) {
-        const ConnExtra& x = *c.extra;
-        r.end_ns = x.end_ns;
-        r.syn_retrans = x.syn_retrans;
-        r.synack_retrans = x.synack_retrans;
-        r.fin_retrans = x.fin_retrans;
-        r.resets_sent = x.resets_sent;
-        r.resets_received = x.resets_received;
-    }
+    r.end_ns = x.end_ns;
+    r.duration_us = 0;
+    r.states.clear();
+    if (c.first_state_count > 0) r.states.push_back({c.first_states[0], c.start_ns});
+    if (c.first_state_count > 1) r.states.push_back({c.first_states[1], c.second_state_ns});
+    r.states.insert(r.states.end(), x.later_states.begin(), x.later_states.end());
+    r.handshake_us = c.has_handshake ? std::optional(c.handshake_us) : std::nullopt;
+    r.accept_wait_us = c.has_accept_wait ? std::optional(c.accept_wait_us) : std::nullopt;
+    r.syn_retrans = x.syn_retrans;
+    r.synack_retrans = x.synack_retrans;
+    r.retrans = 0;
+    r.fin_retrans = x.fin_retrans;
+    r.resets_sent = x.resets_sent;
+    r.resets_received = x.resets_received;
+    r.closed_by = ClosedBy::Open;
+    r.error = 0;
+    r.timeout = TimeoutKind::None;
     r.time_wait = c.time_wait;
+    r.bytes_sent = 0;
+    r.bytes_received = 0;
     r.srtt_us = c.srtt_us;
     r.partial = c.partial;
+    r.open = false;
     return r;
 }
 

@@ -147,9 +147,9 @@ private:
         bool known = false;  // listeners found at start may have no known owner
     };
     struct LocalAddr {
-        uint8_t family = 0;
-        std::array<uint8_t, 16> addr{};
+        std::array<uint64_t, 2> addr{};  // the 16 address bytes as words: compared inline, not by memcmp()
         uint32_t netns = 0;
+        uint8_t family = 0;
         bool operator==(const LocalAddr&) const = default;
     };
     struct LocalAddrHash {
