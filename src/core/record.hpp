@@ -54,6 +54,7 @@ struct SocketTuple {
 // Canonical tuple of an event: IPv4-mapped IPv6 sockets are reported as IPv4.
 SocketTuple tuple_of(const tt_event& e);
 
+// Tracker::record_of() assigns every field: a new one must be added there too.
 struct ConnRecord {
     uint64_t id = 0;
     SocketTuple tuple;

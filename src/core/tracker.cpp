@@ -19,6 +19,11 @@ std::string comm_of(const tt_event& e) {
     return std::string(e.comm, strnlen(e.comm, sizeof(e.comm)));
 }
 
+void fnv1a(uint64_t& h, const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
+}
+
 // Being in one of these states means this side's FIN is in the sequence space.
 bool sends_fin(uint8_t s) { return is_fin_state(s) || s == TT_FIN_WAIT2; }
 
@@ -37,16 +42,20 @@ bool RecordFilter::passes(const ConnRecord& r) const {
 size_t Tracker::TupleHash::operator()(const SocketTuple& t) const {
     // FNV-1a over the identifying bytes.
     uint64_t h = 1469598103934665603ULL;
-    auto mix = [&h](const void* p, size_t n) {
-        const auto* b = static_cast<const uint8_t*>(p);
-        for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
-    };
-    mix(&t.family, 1);
-    mix(t.laddr.data(), 16);
-    mix(t.raddr.data(), 16);
-    mix(&t.lport, 2);
-    mix(&t.rport, 2);
-    mix(&t.netns, 4);
+    fnv1a(h, &t.family, 1);
+    fnv1a(h, t.laddr.data(), 16);
+    fnv1a(h, t.raddr.data(), 16);
+    fnv1a(h, &t.lport, 2);
+    fnv1a(h, &t.rport, 2);
+    fnv1a(h, &t.netns, 4);
+    return h;
+}
+
+size_t Tracker::LocalAddrHash::operator()(const LocalAddr& a) const {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a, as above
+    fnv1a(h, a.addr.data(), sizeof(a.addr));
+    fnv1a(h, &a.netns, 4);
+    fnv1a(h, &a.family, 1);
     return h;
 }
 
@@ -57,35 +66,41 @@ uint64_t Tracker::listener_key(uint32_t netns, uint16_t lport) {
 }
 
 Tracker::Conn* Tracker::find(uint64_t cookie) {
-    auto it = conns_.find(cookie);
-    if (it == conns_.end()) return nullptr;
-    lru_touch(it->second);
-    return &it->second;
+    const Slot s = conns_.find(cookie);
+    if (s == kNoSlot) return nullptr;
+    Conn& c = conns_.at(s);
+    lru_touch(c);
+    return &c;
 }
 
 void Tracker::lru_unlink(Conn& c) {
-    (c.lru_prev ? c.lru_prev->lru_next : lru_oldest_) = c.lru_next;
-    (c.lru_next ? c.lru_next->lru_prev : lru_newest_) = c.lru_prev;
-    c.lru_prev = c.lru_next = nullptr;
+    (c.lru_prev != kNoSlot ? conns_.at(c.lru_prev).lru_next : lru_oldest_) = c.lru_next;
+    (c.lru_next != kNoSlot ? conns_.at(c.lru_next).lru_prev : lru_newest_) = c.lru_prev;
+    c.lru_prev = c.lru_next = kNoSlot;
 }
 
 void Tracker::lru_touch(Conn& c) {
-    if (lru_newest_ == &c) return;
-    if (c.lru_prev || c.lru_next || lru_oldest_ == &c) lru_unlink(c);
+    if (lru_newest_ == c.slot) return;
+    if (c.lru_prev != kNoSlot || c.lru_next != kNoSlot || lru_oldest_ == c.slot) lru_unlink(c);
     c.lru_prev = lru_newest_;
-    if (lru_newest_) lru_newest_->lru_next = &c;
-    lru_newest_ = &c;
-    if (!lru_oldest_) lru_oldest_ = &c;
+    if (lru_newest_ != kNoSlot) conns_.at(lru_newest_).lru_next = c.slot;
+    lru_newest_ = c.slot;
+    if (lru_oldest_ == kNoSlot) lru_oldest_ = c.slot;
+}
+
+void Tracker::count_open(const Conn& c, int delta) {
+    if (!c.closed && c.state < open_by_state_.size()) open_by_state_[c.state] += delta;
 }
 
 void Tracker::erase(Conn& c) {
     lru_unlink(c);
-    conns_.erase(c.cookie);
+    count_open(c, -1);
+    conns_.erase(c.slot);
 }
 
 void Tracker::evict_over_cap() {
-    while (conns_.size() > opts_.max_conns && lru_oldest_) {
-        Conn& victim = *lru_oldest_;
+    while (conns_.size() > opts_.max_conns && lru_oldest_ != kNoSlot) {
+        Conn& victim = conns_.at(lru_oldest_);
         if (victim.closed) {
             finalize(victim, false);  // complete already: release it early rather than lose it
         } else {
@@ -102,43 +117,109 @@ void Tracker::report_evictions() {
 }
 
 Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
-    Conn& c = conns_[e.cookie];
-    c.cookie = e.cookie;
+    const Slot s = conns_.insert(e.cookie);
+    Conn& c = conns_.at(s);
+    c.slot = s;
+    count_open(c, +1);
     lru_touch(c);
-    c.rec.id = next_id_++;
-    c.rec.tuple = tuple_of(e);
-    c.rec.cgroup_id = e.cgroup_id;
-    c.rec.role = role;
-    c.rec.partial = partial;
-    c.rec.start_ns = e.ts_ns;
-    c.rec.states.reserve(2);  // an open connection's two states, and no more (memory per socket)
+    c.id = next_id_++;
+    set_tuple(c, tuple_of(e));
+    c.cgroup_id = e.cgroup_id;
+    c.role = role;
+    c.partial = partial;
+    c.start_ns = e.ts_ns;
     if (role == Role::Server) {
         // Until accept() names the owner, the listener's owner is the best guess.
         auto it = listeners_.find(listener_key(e.netns, e.lport));
         if (it != listeners_.end() && it->second.known) {
-            c.rec.pid = it->second.pid;
-            c.rec.comm = it->second.comm;
+            c.pid = it->second.pid;
+            c.comm = it->second.comm;
+            c.pid_known = true;
         }
     }
     return c;
 }
 
+uint32_t Tracker::intern_comm(const tt_event& e) { return comms_.intern(comm_of(e)); }
+
 void Tracker::set_owner(Conn& c, const tt_event& e) {
-    c.rec.pid = e.pid;
-    c.rec.comm = comm_of(e);
+    c.pid = e.pid;
+    c.comm = intern_comm(e);
+    c.pid_known = true;
+}
+
+void Tracker::set_tuple(Conn& c, const SocketTuple& t) {
+    LocalAddr local;
+    std::memcpy(local.addr.data(), t.laddr.data(), sizeof(local.addr));
+    local.netns = t.netns;
+    local.family = t.family;
+    c.local = local_addrs_.intern(local);
+    c.raddr = t.raddr;
+    c.lport = t.lport;
+    c.rport = t.rport;
+}
+
+SocketTuple Tracker::tuple_of_conn(const Conn& c) const {
+    const LocalAddr& local = local_addrs_[c.local];
+    SocketTuple t;
+    t.family = local.family;
+    std::memcpy(t.laddr.data(), local.addr.data(), sizeof(t.laddr));
+    t.raddr = c.raddr;
+    t.lport = c.lport;
+    t.rport = c.rport;
+    t.netns = local.netns;
+    return t;
+}
+
+Tracker::ConnExtra& Tracker::extra_of(Conn& c) {
+    if (!c.extra) c.extra = std::make_unique<ConnExtra>();
+    return *c.extra;
+}
+
+void Tracker::push_state(Conn& c, uint8_t state, uint64_t ts_ns) {
+    if (c.first_state_count < c.first_states.size()) {
+        // The first state's time is start_ns: the event that creates a socket gives its first state.
+        if (c.first_state_count == 1) c.second_state_ns = ts_ns;
+        c.first_states[c.first_state_count++] = state;
+    } else {
+        std::vector<StateStamp>& later = extra_of(c).later_states;
+        // Closing takes 3-5 more states: grow once.
+        if (later.empty()) later.reserve(5);
+        later.push_back({state, ts_ns});
+    }
+    count_open(c, -1);
+    c.state = state;
+    count_open(c, +1);
+}
+
+// Only for a socket with two or more states (it has just closed).
+void Tracker::insert_before_last_state(Conn& c, StateStamp s) {
+    std::vector<StateStamp>& later = extra_of(c).later_states;
+    if (later.empty()) {  // the last is the second state
+        later.push_back({c.first_states[1], c.second_state_ns});
+        c.first_states[1] = s.state;
+        c.second_state_ns = s.ts_ns;
+    } else {
+        later.insert(later.end() - 1, s);
+    }
+}
+
+void Tracker::mark_closed(Conn& c) {
+    count_open(c, -1);
+    c.closed = true;
 }
 
 void Tracker::take_counters(Conn& c, const tt_event& e) {
     c.last_event_ns = std::max<uint64_t>(c.last_event_ns, e.ts_ns);
-    if (e.cgroup_id) c.rec.cgroup_id = e.cgroup_id;
-    if (c.rec.tuple.lport == 0 && e.lport != 0) c.rec.tuple = tuple_of(e);  // port bound after SYN_SENT
+    if (e.cgroup_id) c.cgroup_id = e.cgroup_id;
+    if (c.lport == 0 && e.lport != 0) set_tuple(c, tuple_of(e));  // port bound after SYN_SENT
     if (e.flags & TT_F_NO_COUNTERS) return;
     c.bytes_acked = e.bytes_acked;
     c.bytes_received = e.bytes_received;
     c.sk_bits = e.sk_bits;
-    c.rec.srtt_us = e.srtt_us8 >> 3;
+    c.srtt_us = e.srtt_us8 >> 3;
     c.total_retrans = e.total_retrans;
-    if (!c.have_retrans_base && c.rec.partial) {
+    if (!c.have_retrans_base && c.partial) {
         c.retrans_base = e.total_retrans;
         c.have_retrans_base = true;
     }
@@ -175,7 +256,7 @@ void Tracker::on_state(const tt_event& e) {
     if (!c) {
         if (to == TT_LISTEN) {
             uint64_t key = listener_key(e.netns, e.lport);
-            listeners_[key] = Owner{e.pid, comm_of(e), true};
+            listeners_[key] = Owner{e.pid, intern_comm(e), true};
             listener_cookies_[e.cookie] = key;
             emit_event(e, 0);
             return;
@@ -209,60 +290,59 @@ void Tracker::on_state(const tt_event& e) {
             set_owner(*c, e);  // connect() runs in the connecting task
         } else if (from == TT_LISTEN && to == TT_SYN_RECV) {
             c = &create(e, Role::Server, false);
-            if (auto it = synack_notes_.find(c->rec.tuple); it != synack_notes_.end()) {
-                c->first_synack_us = it->second.first_synack_us;
+            if (auto it = synack_notes_.find(tuple_of_conn(*c)); it != synack_notes_.end()) {
+                extra_of(*c).first_synack_us = it->second.first_synack_us;
                 synack_notes_.erase(it);
             }
         } else {
             // First seen mid-life: it existed before tracing began (or events were lost).
             c = &create(e, Role::Unknown, true);
-            c->state = from;
-            c->rec.states.push_back({from, e.ts_ns});
+            push_state(*c, from, e.ts_ns);
             if (from != TT_SYN_SENT && from != TT_SYN_RECV) c->established_ns = e.ts_ns;
             if (sends_fin(from)) c->fin_sent = true;
         }
     }
 
-    // Closing takes 3-5 more states: grow once, not twice.
-    if (c->rec.states.size() == c->rec.states.capacity()) c->rec.states.reserve(c->rec.states.size() + 5);
-    c->rec.states.push_back({to, e.ts_ns});
-    c->state = to;
+    push_state(*c, to, e.ts_ns);
     if (sends_fin(to)) c->fin_sent = true;
     take_counters(*c, e);
 
     switch (to) {
         case TT_SYN_RECV:
-            if (c->rec.role == Role::Server) c->syn_recv_ns = e.ts_ns;
+            if (c->role == Role::Server) c->syn_recv_ns = e.ts_ns;
             break;
         case TT_ESTABLISHED:
             if (c->established_ns != 0) break;
             c->established_ns = e.ts_ns;
             c->retrans_base = e.total_retrans;  // retransmits so far were of the handshake
             c->have_retrans_base = true;
-            if (c->rec.partial) break;
-            if (c->rec.role == Role::Client) {
-                c->rec.syn_retrans = e.total_retrans;
-                c->rec.handshake_us = (e.ts_ns - c->rec.states.front().ts_ns) / 1000;
-            } else if (c->rec.role == Role::Server) {
+            if (c->partial) break;
+            if (c->role == Role::Client) {
+                if (e.total_retrans) extra_of(*c).syn_retrans = e.total_retrans;
+                c->handshake_us = (e.ts_ns - c->start_ns) / 1000;
+                c->has_handshake = true;
+            } else if (c->role == Role::Server) {
                 // The child is given the request socket's SYN-ACK retransmit count
                 // after its SYN_RECV event fires, so read it here.
-                c->rec.synack_retrans = e.total_retrans;
+                if (e.total_retrans) extra_of(*c).synack_retrans = e.total_retrans;
                 // Server handshake starts at the first SYN-ACK. Its send time is known
                 // from a SYN-ACK retransmit note; otherwise the kernel has just measured
                 // first-SYN-ACK -> ACK as the socket's first RTT sample.
                 const uint64_t est_us = e.ts_ns / 1000;
                 const uint64_t since_syn_recv_us = (e.ts_ns - c->syn_recv_ns) / 1000;
-                if (c->first_synack_us && *c->first_synack_us <= est_us) {
-                    c->rec.handshake_us = est_us - *c->first_synack_us;
+                const std::optional<uint64_t> first_synack_us = c->extra ? c->extra->first_synack_us : std::nullopt;
+                if (first_synack_us && *first_synack_us <= est_us) {
+                    c->handshake_us = est_us - *first_synack_us;
                 } else {
-                    c->rec.handshake_us = (e.srtt_us8 >> 3) + since_syn_recv_us;
+                    c->handshake_us = (e.srtt_us8 >> 3) + since_syn_recv_us;
                 }
+                c->has_handshake = true;
             }
-            if (opts_.filter.passes(c->rec)) out_.on_open(c->rec);
+            if (const ConnRecord& r = record_of(*c); opts_.filter.passes(r)) out_.on_open(r);
             break;
         case TT_FIN_WAIT1:
             c->saw_fin_wait1 = true;
-            if (c->rec.role == Role::Unknown && !c->rec.pid) set_owner(*c, e);  // close() caller
+            if (c->role == Role::Unknown && !c->pid_known) set_owner(*c, e);  // close() caller
             break;
         case TT_CLOSE_WAIT:
             c->saw_close_wait = true;
@@ -270,34 +350,34 @@ void Tracker::on_state(const tt_event& e) {
             break;
         case TT_CLOSING: c->saw_closing = true; break;
         case TT_LAST_ACK:
-            if (c->rec.role == Role::Unknown && !c->rec.pid) set_owner(*c, e);
+            if (c->role == Role::Unknown && !c->pid_known) set_owner(*c, e);
             break;
         case TT_CLOSE:
             if (!c->closed) {
-                c->closed = true;
-                c->state_before_close = from;
-                c->err_at_close = e.sk_err;
-                c->probes_out_at_close = static_cast<uint8_t>(e.aux >> 8);
-                c->peer_fin_at_close = (e.sk_bits & TT_SK_PEER_FIN) != 0;
-                c->rec.end_ns = e.ts_ns;
-                closed_queue_.push_back(e.cookie);
+                mark_closed(*c);
+                ConnExtra& x = extra_of(*c);
+                x.state_before_close = from;
+                x.err_at_close = e.sk_err;
+                x.probes_out_at_close = static_cast<uint8_t>(e.aux >> 8);
+                x.end_ns = e.ts_ns;
+                closed_queue_.push_back({c->cookie, c->id, e.ts_ns});
                 // FIN_WAIT2/CLOSING -> CLOSE is the hand-over to a TIME_WAIT mini-socket,
                 // which fires no tracepoint of its own. Once the peer's FIN is in, that
                 // mini-socket is in TIME_WAIT: show it, in the timeline and the events.
-                c->rec.time_wait = (from == TT_FIN_WAIT2 || from == TT_CLOSING) && e.sk_err == 0 && !c->reset_received;
-                if (c->rec.time_wait && c->peer_fin_at_close) {
-                    c->rec.states.insert(c->rec.states.end() - 1, StateStamp{TT_TIME_WAIT, e.ts_ns});
+                c->time_wait = (from == TT_FIN_WAIT2 || from == TT_CLOSING) && e.sk_err == 0 && !c->reset_received;
+                if (c->time_wait && (e.sk_bits & TT_SK_PEER_FIN)) {
+                    insert_before_last_state(*c, StateStamp{TT_TIME_WAIT, e.ts_ns});
                     tt_event enter = e, leave = e;
                     enter.new_state = leave.old_state = TT_TIME_WAIT;
-                    emit_event(enter, c->rec.id);
-                    emit_event(leave, c->rec.id);
+                    emit_event(enter, c->id);
+                    emit_event(leave, c->id);
                     return;
                 }
             }
             break;
         default: break;
     }
-    emit_event(e, c->rec.id);
+    emit_event(e, c->id);
 }
 
 bool Tracker::adopt_early_child(const tt_event& e) {
@@ -324,13 +404,12 @@ void Tracker::on_retransmit(const tt_event& e) {
             return;
         }
         c = &create(e, Role::Unknown, true);
-        c->state = e.new_state;
-        c->rec.states.push_back({e.new_state, e.ts_ns});
+        push_state(*c, e.new_state, e.ts_ns);
         if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c->established_ns = e.ts_ns;
     }
     take_counters(*c, e);
-    if (is_fin_state(e.new_state)) ++c->rec.fin_retrans;
-    emit_event(e, c->rec.id);
+    if (is_fin_state(e.new_state)) ++extra_of(*c).fin_retrans;
+    emit_event(e, c->id);
 }
 
 void Tracker::on_synack_retransmit(const tt_event& e) {
@@ -355,18 +434,17 @@ void Tracker::on_reset(const tt_event& e, bool sent) {
             return;
         }
         c = &create(e, Role::Unknown, true);
-        c->state = e.new_state;
-        c->rec.states.push_back({e.new_state, e.ts_ns});
+        push_state(*c, e.new_state, e.ts_ns);
         if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c->established_ns = e.ts_ns;
     }
     if (sent) {
-        ++c->rec.resets_sent;
+        ++extra_of(*c).resets_sent;
     } else {
-        ++c->rec.resets_received;
+        ++extra_of(*c).resets_received;
         if (!c->closed) c->reset_received = true;
     }
     take_counters(*c, e);
-    emit_event(e, c->rec.id);
+    emit_event(e, c->id);
 }
 
 void Tracker::on_accept(const tt_event& e) {
@@ -376,11 +454,12 @@ void Tracker::on_accept(const tt_event& e) {
         return;
     }
     set_owner(*c, e);  // accept() runs in the accepting process: the true owner
-    if (!c->rec.accept_wait_us && c->established_ns && e.ts_ns >= c->established_ns) {
-        c->rec.accept_wait_us = (e.ts_ns - c->established_ns) / 1000;
+    if (!c->has_accept_wait && c->established_ns && e.ts_ns >= c->established_ns) {
+        c->accept_wait_us = (e.ts_ns - c->established_ns) / 1000;
+        c->has_accept_wait = true;
     }
     take_counters(*c, e);
-    emit_event(e, c->rec.id);
+    emit_event(e, c->id);
 }
 
 void Tracker::on_existing(const tt_event& e) {
@@ -392,13 +471,13 @@ void Tracker::on_existing(const tt_event& e) {
     if (e.new_state == TT_LISTEN) {
         uint64_t key = listener_key(e.netns, e.lport);
         Owner& o = listeners_[key];
-        if (owner_known || !o.known) o = Owner{e.pid, comm_of(e), owner_known};
+        if (owner_known || !o.known) o = Owner{e.pid, intern_comm(e), owner_known};
         listener_cookies_[e.cookie] = key;
         emit_event(e, 0);
         return;
     }
     if (Conn* known = find(e.cookie)) {  // its events came first, or a refresh at exit
-        if (owner_known && !known->rec.pid) set_owner(*known, e);
+        if (owner_known && !known->pid_known) set_owner(*known, e);
         // A snapshot older than the socket's last event must not overwrite its counters.
         if (!known->closed && e.ts_ns >= known->last_event_ns) take_counters(*known, e);
         if (e.flags & TT_F_FINAL) known->in_final_snapshot = true;
@@ -409,27 +488,33 @@ void Tracker::on_existing(const tt_event& e) {
     // Found at start: role from the listening ports (listeners come first).
     const Role role = listeners_.count(listener_key(e.netns, e.lport)) ? Role::Server : Role::Client;
     Conn& c = create(e, role, true);
-    c.state = e.new_state;
-    c.rec.states.push_back({e.new_state, e.ts_ns});
+    push_state(c, e.new_state, e.ts_ns);
     if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c.established_ns = e.ts_ns;
     if (sends_fin(e.new_state)) c.fin_sent = true;
     if (e.new_state == TT_CLOSE_WAIT || e.new_state == TT_LAST_ACK) c.saw_close_wait = true;
     if (owner_known) set_owner(c, e);
     take_counters(c, e);
-    emit_event(e, c.rec.id);
+    emit_event(e, c.id);
 }
 
 // At exit the kernel is asked which sockets still exist. One we still think open
 // that is not among them, and saw no event since, closed while its events were
 // lost: report it ended (how is unknown) rather than open.
 void Tracker::reconcile_with_final_snapshot(const tt_event& end) {
-    for (auto& [cookie, c] : conns_) {
-        if (c.closed || c.in_final_snapshot || c.last_event_ns > end.ts_ns) continue;
-        c.closed = true;
-        c.end_unobserved = true;
-        c.state_before_close = c.state;
-        c.rec.end_ns = std::max(c.last_event_ns, c.rec.start_ns);
-        closed_queue_.push_back(cookie);
+    std::vector<Conn*> gone;
+    conns_.for_each_slot([&](Slot s) {
+        Conn& c = conns_.at(s);
+        if (!c.closed && !c.in_final_snapshot && c.last_event_ns <= end.ts_ns) gone.push_back(&c);
+    });
+    // Queued in the order they were first seen, not in the hash table's order.
+    std::sort(gone.begin(), gone.end(), [](const Conn* a, const Conn* b) { return a->id < b->id; });
+    for (Conn* c : gone) {
+        mark_closed(*c);
+        c->end_unobserved = true;
+        ConnExtra& x = extra_of(*c);
+        x.state_before_close = c->state;
+        x.end_ns = std::max(c->last_event_ns, c->start_ns);
+        closed_queue_.push_back({c->cookie, c->id, x.end_ns});
     }
 }
 
@@ -454,14 +539,6 @@ void Tracker::on_netstat(const tt_event& e) {
     out_.on_netstat(d);
 }
 
-Tracker::StateCounts Tracker::open_by_state() const {
-    StateCounts n{};
-    for (const auto& [cookie, c] : conns_) {
-        if (!c.closed && c.state < n.size()) ++n[c.state];
-    }
-    return n;
-}
-
 void Tracker::on_lost(uint64_t count, LossReason reason) {
     if (count) out_.on_lost(count, reason);
 }
@@ -477,38 +554,40 @@ void Tracker::warn_close_wait(uint64_t now_ns) {
         const auto [cookie, since] = close_wait_watch_.front();
         if (since + opts_.close_wait_warn_ns > now_ns) break;
         close_wait_watch_.pop_front();
-        auto it = conns_.find(cookie);
-        if (it != conns_.end() && it->second.state == TT_CLOSE_WAIT) out_.on_close_wait(it->second.rec, (now_ns - since) / 1000);
+        const Slot s = conns_.find(cookie);
+        if (s != kNoSlot && conns_.at(s).state == TT_CLOSE_WAIT) {
+            out_.on_close_wait(record_of(conns_.at(s)), (now_ns - since) / 1000);
+        }
     }
 }
 
 void Tracker::release_closed(uint64_t watermark_ns) {
     while (!closed_queue_.empty()) {
-        auto it = conns_.find(closed_queue_.front());
-        if (it == conns_.end() || !it->second.closed) {  // already released early
+        const Closed& next = closed_queue_.front();
+        const Slot s = conns_.find(next.cookie);
+        if (s == kNoSlot || !conns_.at(s).closed) {  // already released early
             closed_queue_.pop_front();
             continue;
         }
-        if (it->second.rec.end_ns + opts_.close_grace_ns > watermark_ns) break;
+        Conn& c = conns_.at(s);
+        const uint64_t end_ns = c.id == next.id ? next.end_ns : c.extra->end_ns;
+        if (end_ns + opts_.close_grace_ns > watermark_ns) break;
         closed_queue_.pop_front();
-        finalize(it->second, false);
-        erase(it->second);
+        finalize(c, false);
+        erase(c);
     }
 }
 
 void Tracker::finish(uint64_t now_ns) {
     release_closed(UINT64_MAX);
-    std::vector<Conn*> open;
+    std::vector<Slot> open;
     open.reserve(conns_.size());
-    for (auto& [cookie, c] : conns_) open.push_back(&c);
-    std::sort(open.begin(), open.end(), [](const Conn* a, const Conn* b) { return a->rec.id < b->rec.id; });
-    for (Conn* c : open) {
-        c->rec.end_ns = 0;
-        c->rec.duration_us = now_ns > c->rec.start_ns ? (now_ns - c->rec.start_ns) / 1000 : 0;
-        finalize(*c, true);
-    }
+    conns_.for_each_slot([&](Slot s) { open.push_back(s); });
+    std::sort(open.begin(), open.end(), [&](Slot a, Slot b) { return conns_.at(a).id < conns_.at(b).id; });
+    for (Slot s : open) finalize(conns_.at(s), true, now_ns);
     conns_.clear();
-    lru_oldest_ = lru_newest_ = nullptr;
+    open_by_state_ = {};
+    lru_oldest_ = lru_newest_ = kNoSlot;
     report_evictions();
 }
 
@@ -542,8 +621,54 @@ ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_
 
 }  // namespace
 
-void Tracker::finalize(Conn& c, bool still_open) {
-    ConnRecord& r = c.rec;
+// The record of `c` so far: what its events have told. finalize() adds what is
+// derived at the end.
+ConnRecord& Tracker::record_of(const Conn& c) {
+    // Every field is assigned (no stale values from the previous record), and the
+    // states vector and comm string keep their buffers.
+    static const ConnExtra kNone;
+    const ConnExtra& x = c.extra ? *c.extra : kNone;
+    ConnRecord& r = record_;
+    r.id = c.id;
+    r.tuple = tuple_of_conn(c);
+    r.cgroup_id = c.cgroup_id;
+    r.role = c.role;
+    if (c.pid_known) {
+        r.pid = c.pid;
+        r.comm = comms_[c.comm];
+    } else {
+        r.pid.reset();
+        r.comm.clear();
+    }
+    r.start_ns = c.start_ns;
+    r.end_ns = x.end_ns;
+    r.duration_us = 0;
+    r.states.clear();
+    if (c.first_state_count > 0) r.states.push_back({c.first_states[0], c.start_ns});
+    if (c.first_state_count > 1) r.states.push_back({c.first_states[1], c.second_state_ns});
+    r.states.insert(r.states.end(), x.later_states.begin(), x.later_states.end());
+    r.handshake_us = c.has_handshake ? std::optional(c.handshake_us) : std::nullopt;
+    r.accept_wait_us = c.has_accept_wait ? std::optional(c.accept_wait_us) : std::nullopt;
+    r.syn_retrans = x.syn_retrans;
+    r.synack_retrans = x.synack_retrans;
+    r.retrans = 0;
+    r.fin_retrans = x.fin_retrans;
+    r.resets_sent = x.resets_sent;
+    r.resets_received = x.resets_received;
+    r.closed_by = ClosedBy::Open;
+    r.error = 0;
+    r.timeout = TimeoutKind::None;
+    r.time_wait = c.time_wait;
+    r.bytes_sent = 0;
+    r.bytes_received = 0;
+    r.srtt_us = c.srtt_us;
+    r.partial = c.partial;
+    r.open = false;
+    return r;
+}
+
+void Tracker::finalize(const Conn& c, bool still_open, uint64_t now_ns) {
+    ConnRecord& r = record_of(c);
     r.open = still_open;
 
     // Data retransmits: the kernel's count since the handshake, less FIN retransmits.
@@ -567,19 +692,20 @@ void Tracker::finalize(Conn& c, bool still_open) {
         r.duration_us = (r.end_ns - r.start_ns) / 1000;
         r.closed_by = ClosedBy::Unknown;  // its CLOSE was among the lost events
     } else if (!still_open) {
+        const ConnExtra& x = *c.extra;  // a closed socket has one
         r.duration_us = (r.end_ns - r.start_ns) / 1000;
-        r.error = c.err_at_close;
-        r.closed_by = classify_close(c.established_ns != 0, r.role, c.state_before_close, c.reset_received,
-                                     r.resets_sent, c.err_at_close, c.saw_fin_wait1, c.saw_close_wait,
-                                     c.saw_closing);
+        r.error = x.err_at_close;
+        r.closed_by = classify_close(c.established_ns != 0, r.role, x.state_before_close, c.reset_received,
+                                     r.resets_sent, x.err_at_close, c.saw_fin_wait1, c.saw_close_wait, c.saw_closing);
         if (r.closed_by == ClosedBy::Timeout) {
-            r.timeout = !c.established_ns         ? TimeoutKind::Handshake
-                        : c.probes_out_at_close ? TimeoutKind::Keepalive
+            r.timeout = !c.established_ns       ? TimeoutKind::Handshake
+                        : x.probes_out_at_close ? TimeoutKind::Keepalive
                                                 : TimeoutKind::Retransmissions;
         }
     } else {
         r.closed_by = ClosedBy::Open;
         r.end_ns = 0;
+        r.duration_us = now_ns > r.start_ns ? (now_ns - r.start_ns) / 1000 : 0;
     }
 
     if (!opts_.filter.passes(r)) {

@@ -9,13 +9,16 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/event_stream.hpp"
+#include "core/interner.hpp"
 #include "core/record.hpp"
+#include "core/socket_table.hpp"
 #include "tcptrail/events.h"
 
 namespace tcptrail::core {
@@ -62,44 +65,95 @@ public:
 
     size_t open_connections() const { return conns_.size(); }
     // Tracked sockets not yet closed, by their current TCP state (index = state
-    // number). O(tracked sockets): meant for periodic reports, not per event.
+    // number; states beyond the array are not counted).
     using StateCounts = std::array<uint64_t, 16>;
-    StateCounts open_by_state() const;
+    const StateCounts& open_by_state() const { return open_by_state_; }
     const TrackerStats& stats() const { return stats_; }
 
 private:
-    struct Conn {
-        ConnRecord rec;
-        uint8_t state = 0;
-        uint64_t syn_recv_ns = 0;
-        uint64_t established_ns = 0;
-        uint32_t srtt8_at_established = 0;
-        uint32_t retrans_base = 0;  // kernel total_retrans when data transfer began
-        bool have_retrans_base = false;
-        uint32_t total_retrans = 0;
-        uint64_t bytes_acked = 0;     // raw kernel counters, latest snapshot
-        uint64_t bytes_received = 0;
-        uint8_t sk_bits = 0;          // enum tt_sock_bits of that snapshot
-        bool fin_sent = false;
-        bool saw_fin_wait1 = false, saw_close_wait = false, saw_closing = false;
-        bool reset_received = false;
-        bool closed = false;
+    using Slot = SocketSlot;
+    static constexpr Slot kNoSlot = kNoSocketSlot;
+
+    // What few sockets need before they close (more than two states, SYN or
+    // SYN-ACK retransmits, resets), allocated on first need to keep Conn small.
+    struct ConnExtra {
+        std::vector<StateStamp> later_states;  // after the two held in Conn
+        std::optional<uint64_t> first_synack_us;
+        uint32_t syn_retrans = 0;
+        uint32_t synack_retrans = 0;
+        uint32_t fin_retrans = 0;
+        uint32_t resets_sent = 0;
+        uint32_t resets_received = 0;
+        // Set when the socket closes.
+        uint64_t end_ns = 0;
         uint8_t state_before_close = 0;
         uint8_t err_at_close = 0;
         uint8_t probes_out_at_close = 0;  // keepalive / zero-window probes unanswered
-        bool peer_fin_at_close = false;
-        std::optional<uint64_t> first_synack_us;
-        uint64_t last_event_ns = 0;
-        bool in_final_snapshot = false;
-        bool end_unobserved = false;  // gone from the kernel, its CLOSE event lost
-        uint64_t cookie = 0;
-        Conn* lru_prev = nullptr;  // least-recently-active order, for eviction
-        Conn* lru_next = nullptr;
     };
+    // A tracked socket: only what reconstruction needs, compactly (issue #4: at
+    // most 200 bytes per open socket, table included). Its ConnRecord is built
+    // when it is handed to the Output (record_of()).
+    struct Conn {
+        // First the fields most events and the release of closed sockets touch.
+        uint64_t cookie = 0;
+        uint64_t id = 0;
+        Slot slot = kNoSlot;      // its own, for the LRU links
+        Slot lru_prev = kNoSlot;  // least-recently-active order, for eviction
+        Slot lru_next = kNoSlot;
+        uint8_t state = 0;
+        Role role = Role::Unknown;
+        bool partial : 1 = false;
+        bool pid_known : 1 = false;
+        bool have_retrans_base : 1 = false;
+        bool has_handshake : 1 = false;
+        bool has_accept_wait : 1 = false;
+        bool fin_sent : 1 = false;
+        bool saw_fin_wait1 : 1 = false;
+        bool saw_close_wait : 1 = false;
+        bool saw_closing : 1 = false;
+        bool reset_received : 1 = false;
+        bool closed : 1 = false;
+        bool time_wait : 1 = false;
+        bool in_final_snapshot : 1 = false;
+        bool end_unobserved : 1 = false;        // gone from the kernel, its CLOSE event lost
+        std::array<uint8_t, 2> first_states{};  // the first two states; later ones in extra
+        uint8_t first_state_count = 0;
+        uint8_t sk_bits = 0;  // enum tt_sock_bits of the latest counter snapshot
+        uint32_t local = 0;   // family, local address and netns: index into local_addrs_
+        uint16_t lport = 0;
+        uint16_t rport = 0;
+        uint32_t pid = 0;   // if pid_known
+        uint32_t comm = 0;  // index into comms_, if pid_known
+        uint32_t srtt_us = 0;
+        uint32_t total_retrans = 0;
+        uint32_t retrans_base = 0;  // kernel total_retrans when data transfer began
+        uint64_t cgroup_id = 0;
+        uint64_t start_ns = 0;  // also the first state's time: a socket is created by the event giving its first state
+        uint64_t second_state_ns = 0;
+        uint64_t last_event_ns = 0;
+        uint64_t syn_recv_ns = 0;
+        uint64_t established_ns = 0;
+        uint64_t bytes_acked = 0;  // raw kernel counters, latest snapshot
+        uint64_t bytes_received = 0;
+        uint64_t handshake_us = 0;    // if has_handshake
+        uint64_t accept_wait_us = 0;  // if has_accept_wait
+        std::array<uint8_t, 16> raddr{};
+        std::unique_ptr<ConnExtra> extra;
+    };
+    static_assert(sizeof(void*) != 8 || sizeof(Conn) <= 168, "Conn grew: mind the memory per socket (issue #4)");
     struct Owner {
         uint32_t pid = 0;
-        std::string comm;
+        uint32_t comm = 0;   // index into comms_
         bool known = false;  // listeners found at start may have no known owner
+    };
+    struct LocalAddr {
+        std::array<uint64_t, 2> addr{};  // the 16 address bytes as words: compared inline, not by memcmp()
+        uint32_t netns = 0;
+        uint8_t family = 0;
+        bool operator==(const LocalAddr&) const = default;
+    };
+    struct LocalAddrHash {
+        size_t operator()(const LocalAddr& a) const;
     };
     struct TupleHash {
         size_t operator()(const SocketTuple& t) const;
@@ -107,6 +161,11 @@ private:
     struct NetstatSample {
         uint64_t ts_ns;
         NetstatCounters values;
+    };
+    struct Closed {
+        uint64_t cookie;
+        uint64_t id;      // of the socket that closed: the cookie may name a later one by release time
+        uint64_t end_ns;  // its end, at hand without a look into its ConnExtra
     };
     struct SynackNote {
         uint64_t first_synack_us;
@@ -127,7 +186,16 @@ private:
     Conn& create(const tt_event& e, Role role, bool partial);
     void take_counters(Conn& c, const tt_event& e);
     void set_owner(Conn& c, const tt_event& e);
+    void set_tuple(Conn& c, const SocketTuple& t);
+    SocketTuple tuple_of_conn(const Conn& c) const;
+    uint32_t intern_comm(const tt_event& e);
     static uint64_t listener_key(uint32_t netns, uint16_t lport);
+
+    static ConnExtra& extra_of(Conn& c);
+    void push_state(Conn& c, uint8_t state, uint64_t ts_ns);
+    static void insert_before_last_state(Conn& c, StateStamp s);
+    void mark_closed(Conn& c);
+    void count_open(const Conn& c, int delta);
 
     void lru_touch(Conn& c);
     void lru_unlink(Conn& c);
@@ -137,25 +205,30 @@ private:
 
     void release_closed(uint64_t watermark_ns);
     void warn_close_wait(uint64_t now_ns);
-    void finalize(Conn& c, bool still_open);
+    ConnRecord& record_of(const Conn& c);
+    void finalize(const Conn& c, bool still_open, uint64_t now_ns = 0);
     void emit_event(const tt_event& e, uint64_t conn_id);
 
     Output& out_;
     TrackerOptions opts_;
     TrackerStats stats_;
     uint64_t next_id_ = 1;
-    std::unordered_map<uint64_t, Conn> conns_;             // by socket cookie
+    SocketTable<Conn> conns_;  // by socket cookie
+    StateCounts open_by_state_{};
+    Interner<std::string> comms_;
+    Interner<LocalAddr, LocalAddrHash> local_addrs_;
+    ConnRecord record_;                                    // reused by record_of(): no allocation per record
     std::unordered_map<uint64_t, Owner> listeners_;        // by listener_key()
     std::unordered_map<uint64_t, uint64_t> listener_cookies_;  // cookie -> listener_key
     std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
     std::unordered_map<uint32_t, NetstatSample> netstat_last_;  // by netns
-    std::deque<uint64_t> closed_queue_;  // cookies of closed sockets, in close order
+    std::deque<Closed> closed_queue_;                           // in close order
     uint64_t last_note_sweep_ns_ = 0;
     static constexpr size_t kMaxEarlyChildren = 4096;
     std::deque<tt_event> early_children_;  // LISTEN -> SYN_RECV seen before the child had its cookie
     std::deque<std::pair<uint64_t, uint64_t>> close_wait_watch_;  // (cookie, entered CLOSE_WAIT)
-    Conn* lru_oldest_ = nullptr;
-    Conn* lru_newest_ = nullptr;
+    Slot lru_oldest_ = kNoSlot;
+    Slot lru_newest_ = kNoSlot;
     uint64_t unreported_evictions_ = 0;
 };
 

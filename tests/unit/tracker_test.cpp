@@ -506,6 +506,26 @@ TEST_F(TrackerTest, SocketGoneAtExitWithItsCloseLostIsReportedEndedNotOpen) {
     }
 }
 
+TEST_F(TrackerTest, SocketsGoneAtExitAreReportedInTheOrderFirstSeen) {
+    // Cookies in an order unrelated to first sight: reports follow first sight.
+    const std::vector<uint64_t> cookies = {907, 13, 512, 2, 77, 4096, 1};
+    for (size_t i = 0; i < cookies.size(); ++i) {
+        SocketScript s(cookies[i], static_cast<uint16_t>(40001 + i), 80);
+        feed(SocketScript::in_task(s.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
+    }
+    tt_event marker{};
+    marker.type = TT_EV_EXISTING;
+    marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+    marker.ts_ns = SocketScript(1, 1, 1).base(TT_EV_STATE, 100).ts_ns;
+    feed(marker);
+    end();
+    ASSERT_EQ(out.conns.size(), cookies.size());
+    for (size_t i = 0; i < cookies.size(); ++i) {
+        EXPECT_EQ(out.conns[i].tuple.lport, 40001 + i) << i;
+        EXPECT_EQ(out.conns[i].closed_by, ClosedBy::Unknown) << i;
+    }
+}
+
 TEST_F(TrackerTest, EventsCarryConnectionIdsWhenRequested) {
     opts.emit_events = true;
     make();
