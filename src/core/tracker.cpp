@@ -95,6 +95,10 @@ void Tracker::count_open(const Conn& c, int delta) {
 void Tracker::erase(Conn& c) {
     lru_unlink(c);
     count_open(c, -1);
+    if (c.extra && spare_extras_.size() < kMaxSpareExtras) {
+        c.extra->reset();
+        spare_extras_.push_back(std::move(c.extra));
+    }
     conns_.erase(c.slot);
 }
 
@@ -172,7 +176,14 @@ SocketTuple Tracker::tuple_of_conn(const Conn& c) const {
 }
 
 Tracker::ConnExtra& Tracker::extra_of(Conn& c) {
-    if (!c.extra) c.extra = std::make_unique<ConnExtra>();
+    if (!c.extra) {
+        if (spare_extras_.empty()) {
+            c.extra = std::make_unique<ConnExtra>();
+        } else {
+            c.extra = std::move(spare_extras_.back());
+            spare_extras_.pop_back();
+        }
+    }
     return *c.extra;
 }
 

@@ -89,6 +89,14 @@ private:
         uint8_t state_before_close = 0;
         uint8_t err_at_close = 0;
         uint8_t probes_out_at_close = 0;  // keepalive / zero-window probes unanswered
+
+        // As new, but later_states keeps its buffer (spare ConnExtras are reused).
+        void reset() {
+            std::vector<StateStamp> states = std::move(later_states);
+            *this = ConnExtra{};
+            states.clear();
+            later_states = std::move(states);
+        }
     };
     // A tracked socket: only what reconstruction needs, compactly (issue #4: at
     // most 200 bytes per open socket, table included). Its ConnRecord is built
@@ -191,9 +199,9 @@ private:
     uint32_t intern_comm(const tt_event& e);
     static uint64_t listener_key(uint32_t netns, uint16_t lport);
 
-    static ConnExtra& extra_of(Conn& c);
+    ConnExtra& extra_of(Conn& c);
     void push_state(Conn& c, uint8_t state, uint64_t ts_ns);
-    static void insert_before_last_state(Conn& c, StateStamp s);
+    void insert_before_last_state(Conn& c, StateStamp s);
     void mark_closed(Conn& c);
     void count_open(const Conn& c, int delta);
 
@@ -215,6 +223,10 @@ private:
     uint64_t next_id_ = 1;
     SocketTable<Conn> conns_;  // by socket cookie
     StateCounts open_by_state_{};
+    // Nearly every socket needs a ConnExtra before it closes: those of released
+    // sockets are kept for the next ones instead of two allocations each.
+    static constexpr size_t kMaxSpareExtras = 4096;
+    std::vector<std::unique_ptr<ConnExtra>> spare_extras_;
     Interner<std::string> comms_;
     Interner<LocalAddr, LocalAddrHash> local_addrs_;
     ConnRecord record_;                                    // reused by record_of(): no allocation per record
