@@ -15,10 +15,11 @@
 #
 # Traced runs: tcptrail is started first; its start-up time is measured from
 # just before exec to the moment it prints "tcptrail: tracing" on stderr; then
-# churn runs; then tcptrail's CPU time (utime+stime from /proc/PID/stat) is read
-# and it is stopped with SIGINT. Its JSON goes to a scratch file (tmpfs
-# /dev/shm when available) so that "type":"lost" lines can be counted; the file
-# is deleted after each run. Writing it is real work and is part of the cost.
+# churn runs; then tcptrail's CPU time while churn ran (utime+stime from
+# /proc/PID/stat, read before and after) is taken and it is stopped with
+# SIGINT. Its JSON goes to a scratch file (tmpfs /dev/shm when available) so
+# that "type":"lost" lines can be counted; the file is deleted after each run.
+# Writing it is real work and is part of the cost.
 #
 # Environment (all optional):
 #   TCPTRAIL=path      tracer binary            (default: build/tcptrail, built if missing)
@@ -328,7 +329,7 @@ run_once() {
     local round=$1 mode=$2 tag="r$1-$2"
     local out="$SCRATCH/$tag.jsonl" err="$OUT_DIR/$tag.tcptrail.err" churn_out="$OUT_DIR/$tag.churn.txt"
     local startup_ms="" tracer_cpu="" tu="" ts="" lost_rb=0 lost_rec=0 lost_other=0 conn_records="" event_records=""
-    local t0 rst0 rst1 cpu0 cpu1 line foreign0 foreign1 iwi0 iwi1
+    local t0 rst0 rst1 cpu0 cpu1 line foreign0 foreign1 iwi0 iwi1 tu0=0 ts0=0
 
     wait_for_quiet
     if [[ $mode != untraced ]]; then
@@ -363,6 +364,9 @@ run_once() {
     ( m=0; while :; do n=$(foreign_tracers); ((n > m)) && { m=$n; echo "$m" >"$fmax"; }; sleep 0.5; done ) &
     QPID=$!
     rst0=$(tcp_counter OutRsts)
+    # The tracer's CPU is counted from here: start-up (loading and verifying the
+    # BPF programs, the snapshot of existing sockets) is a one-off, shown as start-up.
+    if [[ $mode != untraced ]]; then read -r tu0 ts0 <<<"$(proc_cpu_ticks "$TPID")"; fi
     iwi0=$(irq_work_irqs)
     read -r -a cpu0 <<<"$(cpu_ticks)"
     if ! "$CHURN" --duration "$SECS" "${churn_extra[@]}" >"$churn_out"; then
@@ -390,6 +394,7 @@ run_once() {
             done >>"$BPFRUNS"
         fi
         read -r tu ts <<<"$(proc_cpu_ticks "$TPID")"
+        tu=$((tu - tu0)) ts=$((ts - ts0))
         kill -INT "$TPID"
         local n=0
         while kill -0 "$TPID" 2>/dev/null && ((n < 3000)); do sleep 0.01; n=$((n + 1)); done
