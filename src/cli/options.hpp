@@ -21,7 +21,9 @@ struct TraceOptions {
     bool ipv6_only = false;
     uint32_t netns = 0;
     std::optional<double> min_handshake_ms;
-    uint32_t ringbuf_mb = 16;
+    // About a second of events at the maximum churn measured (bench/): a stalled
+    // writer (slow disk, full pipe) does not lose events at once.
+    uint32_t ringbuf_mb = 64;
     int poll_ms = 100;
     std::string record_path;  // --record: capture file, empty for none
     std::string perfetto_path;  // --perfetto: trace-event JSON file, empty for none
