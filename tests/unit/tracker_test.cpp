@@ -396,9 +396,11 @@ TEST_F(TrackerTest, ClosedRecordWaitsForGraceThenIsReleased) {
     feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
     feed(c.state(TT_SYN_SENT, TT_CLOSE, 1));
     EXPECT_TRUE(out.conns.empty());
-    tracker->advance(c.base(TT_EV_STATE, 1 + 10).ts_ns);
+    const uint64_t grace_ms = core::TrackerOptions{}.close_grace_ns / 1'000'000;
+    ASSERT_GE(grace_ms, 2u);
+    tracker->advance(c.base(TT_EV_STATE, 1 + grace_ms - 1).ts_ns);
     EXPECT_TRUE(out.conns.empty());
-    tracker->advance(c.base(TT_EV_STATE, 1 + 51).ts_ns);
+    tracker->advance(c.base(TT_EV_STATE, 1 + grace_ms + 1).ts_ns);
     ASSERT_EQ(out.conns.size(), 1u);
     EXPECT_EQ(tracker->open_connections(), 0u);
 }
