@@ -28,7 +28,7 @@ static __always_inline struct tt_event *begin_event(__u8 type, __u16 family, __u
 	e = reserve_event();
 	if (!e)
 		return NULL;
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memset(e, 0, TT_RINGBUF_RECORD_SIZE);
 	e->ts_ns = bpf_ktime_get_ns();
 	e->type = type;
 	e->family = family;
@@ -194,7 +194,7 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	e->new_state = TT_NEW_SYN_RECV;
 	e->flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
 	e->aux = req->num_retrans;
-	e->aux64 = treq->snt_synack;
+	e->bytes_acked = treq->snt_synack; /* becomes aux64 in user space (TT_RINGBUF_RECORD_SIZE) */
 	submit_event(e);
 	return 0;
 }

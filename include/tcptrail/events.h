@@ -102,9 +102,21 @@ struct tt_event {
 	__u64 aux64; /* SYNACK: first SYN-ACK send time, us on the monotonic clock */
 };
 
+/*
+ * The ring buffer carries each event without its last field, aux64: with the
+ * ring's 8-byte record header that is 128 bytes, so every record fills exactly
+ * two cache lines of its own (136 bytes would spread each over three, shared
+ * with the records around it, written by other CPUs). The one event that uses
+ * aux64, SYNACK, has no counters: the kernel side puts it in bytes_acked, and
+ * user space moves it back (src/probe) before anything else sees the event.
+ */
+#define TT_RINGBUF_RECORD_SIZE 120
+
 #ifdef __cplusplus
 #include <cstddef>
 static_assert(sizeof(struct tt_event) == 128, "tt_event is part of the capture ABI");
+static_assert(offsetof(struct tt_event, aux64) == TT_RINGBUF_RECORD_SIZE && (TT_RINGBUF_RECORD_SIZE + 8) % 64 == 0,
+              "the ring buffer carries all of tt_event but aux64, in whole cache lines");
 static_assert(offsetof(struct tt_event, laddr) == 40 && offsetof(struct tt_event, comm) == 72 &&
                   offsetof(struct tt_event, netstat) == 40 && offsetof(struct tt_event, bytes_acked) == 88,
               "tt_event layout is part of the capture ABI");

@@ -89,7 +89,7 @@ bool kernel_has_reset_reasons() {
         char line[256];
         bool has = false;
         while (!has && std::fgets(line, sizeof(line), f)) has = std::strstr(line, "enum sk_rst_reason reason;") != nullptr;
-        std::fclose(f);
+        (void)std::fclose(f);
         return has;
     }
     btf* vmlinux = btf__load_vmlinux_btf();
@@ -208,12 +208,20 @@ Probe::~Probe() {
 
 int Probe::on_record(void* ctx, void* data, size_t size) {
     auto* self = static_cast<Probe*>(ctx);
-    if (size < sizeof(tt_event)) {
+    if (size < TT_RINGBUF_RECORD_SIZE) {
         ++self->bad_records_;
         return 0;
     }
     ++self->delivered_;
-    self->handler_.on_event(*static_cast<const tt_event*>(data));
+    // The ring carries all of the event but aux64 (TT_RINGBUF_RECORD_SIZE).
+    tt_event e;
+    std::memcpy(&e, data, TT_RINGBUF_RECORD_SIZE);
+    e.aux64 = 0;
+    if (e.type == TT_EV_SYNACK_RETRANS) {
+        e.aux64 = e.bytes_acked;
+        e.bytes_acked = 0;
+    }
+    self->handler_.on_event(e);
     return 0;
 }
 
