@@ -25,13 +25,13 @@ struct TraceOptions {
     // writer (slow disk, full pipe) does not lose events at once.
     uint32_t ringbuf_mb = 64;
     int poll_ms = 100;
-    std::string record_path;  // --record: capture file, empty for none
+    std::string record_path;    // --record: capture file, empty for none
     std::string perfetto_path;  // --perfetto: trace-event JSON file, empty for none
     bool summary = false;       // --summary: aggregate report at the end
     bool records = true;        // per-connection output (off for `report`)
     std::optional<double> close_wait_warn_s;
     size_t max_conns = 1'000'000;
-    std::string user;  // --user: drop to this user once attached
+    std::string user;                               // --user: drop to this user once attached
     std::optional<metrics::ListenAddress> metrics;  // --metrics: serve /metrics there
     size_t metrics_max_series = 1000;               // --metrics-max-series
 };

@@ -33,7 +33,7 @@ enum class TimeoutKind : uint8_t { None, Handshake, Retransmissions, Keepalive }
 
 const char* role_name(Role r);
 const char* timeout_kind_name(TimeoutKind k);  // nullptr for None
-const char* closed_by_name(ClosedBy c);  // nullptr for Open
+const char* closed_by_name(ClosedBy c);        // nullptr for Open
 
 struct StateStamp {
     uint8_t state;
@@ -63,7 +63,7 @@ struct ConnRecord {
     std::optional<uint32_t> pid;
     std::string comm;  // empty when pid is unknown
     uint64_t start_ns = 0;
-    uint64_t end_ns = 0;  // 0 while open
+    uint64_t end_ns = 0;       // 0 while open
     uint64_t duration_us = 0;  // to the end, or to the end of tracing while open
     std::vector<StateStamp> states;
     std::optional<uint64_t> handshake_us;

@@ -15,9 +15,7 @@ namespace {
 // timestamp order; an event at time t vouches only for events before t - margin.
 constexpr uint64_t kReorderMarginNs = 1'000'000;
 
-std::string comm_of(const tt_event& e) {
-    return std::string(e.comm, strnlen(e.comm, sizeof(e.comm)));
-}
+std::string comm_of(const tt_event& e) { return std::string(e.comm, strnlen(e.comm, sizeof(e.comm))); }
 
 void fnv1a(uint64_t& h, const void* p, size_t n) {
     const auto* b = static_cast<const uint8_t*>(p);
@@ -61,9 +59,7 @@ size_t Tracker::LocalAddrHash::operator()(const LocalAddr& a) const {
 
 Tracker::Tracker(Output& out, TrackerOptions opts) : out_(out), opts_(std::move(opts)) {}
 
-uint64_t Tracker::listener_key(uint32_t netns, uint16_t lport) {
-    return (static_cast<uint64_t>(netns) << 16) | lport;
-}
+uint64_t Tracker::listener_key(uint32_t netns, uint16_t lport) { return (static_cast<uint64_t>(netns) << 16) | lport; }
 
 Tracker::Conn* Tracker::find(uint64_t cookie) {
     const Slot s = conns_.find(cookie);
@@ -254,7 +250,7 @@ void Tracker::on_event(const tt_event& e) {
         case TT_EV_ACCEPT: on_accept(e); break;
         case TT_EV_EXISTING: on_existing(e); break;
         case TT_EV_NETSTAT: on_netstat(e); return;  // sampled in user space: vouches for no kernel event
-        default: return;  // unknown kinds from a newer capture are skipped
+        default: return;                            // unknown kinds from a newer capture are skipped
     }
     if (conns_.size() > opts_.max_conns) evict_over_cap();
     if (e.ts_ns > kReorderMarginNs) release_closed(e.ts_ns - kReorderMarginNs);
@@ -607,8 +603,8 @@ void Tracker::finish(uint64_t now_ns) {
 
 namespace {
 
-ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_received, uint32_t resets_sent,
-                        int err, bool saw_fin_wait1, bool saw_close_wait, bool saw_closing) {
+ClosedBy classify_close(bool established, Role role, uint8_t before, bool reset_received, uint32_t resets_sent, int err,
+                        bool saw_fin_wait1, bool saw_close_wait, bool saw_closing) {
     if (!established) {
         if (role == Role::Client || before == TT_SYN_SENT) {
             if (reset_received || err == ECONNREFUSED) return ClosedBy::Refused;

@@ -231,8 +231,8 @@ private:
     std::vector<std::unique_ptr<ConnExtra>> spare_extras_;
     Interner<std::string> comms_;
     Interner<LocalAddr, LocalAddrHash> local_addrs_;
-    ConnRecord record_;                                    // reused by record_of(): no allocation per record
-    std::unordered_map<uint64_t, Owner> listeners_;        // by listener_key()
+    ConnRecord record_;                                        // reused by record_of(): no allocation per record
+    std::unordered_map<uint64_t, Owner> listeners_;            // by listener_key()
     std::unordered_map<uint64_t, uint64_t> listener_cookies_;  // cookie -> listener_key
     std::unordered_map<SocketTuple, SynackNote, TupleHash> synack_notes_;
     std::unordered_map<uint32_t, NetstatSample> netstat_last_;  // by netns

@@ -88,7 +88,8 @@ bool kernel_has_reset_reasons() {
         if (!f) continue;
         char line[256];
         bool has = false;
-        while (!has && std::fgets(line, sizeof(line), f)) has = std::strstr(line, "enum sk_rst_reason reason;") != nullptr;
+        while (!has && std::fgets(line, sizeof(line), f))
+            has = std::strstr(line, "enum sk_rst_reason reason;") != nullptr;
         (void)std::fclose(f);
         return has;
     }

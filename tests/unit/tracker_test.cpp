@@ -54,7 +54,8 @@ TEST_F(TrackerTest, ClientActiveCloseIsLocalWithTimeWaitAndPayloadBytes) {
     EXPECT_EQ(r.comm, "curl");
     EXPECT_EQ(r.tuple.lport, 40000);  // learnt after SYN_SENT
     EXPECT_EQ(r.tuple.rport, 80);
-    EXPECT_EQ(names(r), (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE"}));
+    EXPECT_EQ(names(r),
+              (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE"}));
     EXPECT_EQ(r.handshake_us, 400u);
     EXPECT_EQ(r.closed_by, ClosedBy::Local);
     EXPECT_TRUE(r.time_wait);
@@ -78,7 +79,8 @@ TEST_F(TrackerTest, FinWait2MiniSocketWithoutPeerFinIsNotShownAsTimeWait) {
     feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 3));
     end();
     ASSERT_EQ(out.conns.size(), 1u);
-    EXPECT_EQ(names(out.conns[0]), (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE"}));
+    EXPECT_EQ(names(out.conns[0]),
+              (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE"}));
     EXPECT_TRUE(out.conns[0].time_wait);
     EXPECT_EQ(out.conns[0].bytes_sent, 0u);
     EXPECT_EQ(out.conns[0].bytes_received, 0u);
@@ -243,7 +245,7 @@ TEST_F(TrackerTest, SynackRetransmitGivesServerHandshakeFromFirstSynack) {
     feed(syn);
     SocketScript s(2, 8080, 51000);
     feed(s.state(TT_LISTEN, TT_SYN_RECV, 1020));  // fires before the count is copied over
-    s.total_retrans = 1;  // inherited from the request socket
+    s.total_retrans = 1;                          // inherited from the request socket
     feed(s.state(TT_SYN_RECV, TT_ESTABLISHED, 1020.05));
     end();
     ASSERT_EQ(out.conns.size(), 1u);
