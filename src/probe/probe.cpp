@@ -63,16 +63,20 @@ void check_privileges() {
         "insufficient privileges: run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)");
 }
 
+// Where tracefs shows its events: its own mount, or under debugfs on older setups.
+constexpr const char* kTracefsEventRoots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
+
 // Classic tracepoints are attached by ID, read from tracefs: mount it if we can.
 bool ensure_tracefs() {
-    if (path_exists("/sys/kernel/tracing/events")) return true;
-    if (path_exists("/sys/kernel/debug/tracing/events")) return true;
+    for (const char* root : kTracefsEventRoots) {
+        if (path_exists(root)) return true;
+    }
     if (::mount("tracefs", kTracefs, "tracefs", 0, nullptr) == 0) return true;
     return false;
 }
 
 bool tracepoint_exists(const char* category, const char* name) {
-    for (const char* root : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"}) {
+    for (const char* root : kTracefsEventRoots) {
         if (path_exists(fmt::format("{}/{}/{}", root, category, name).c_str())) return true;
     }
     return false;
@@ -83,7 +87,7 @@ bool tracepoint_exists(const char* category, const char* name) {
 bool kernel_has_reset_reasons() {
     // The tracepoint's format names the field (6.10+): a small read, where
     // parsing the kernel's BTF (what the BPF side checks) takes ~60 ms of start-up.
-    for (const char* root : {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"}) {
+    for (const char* root : kTracefsEventRoots) {
         std::FILE* f = std::fopen(fmt::format("{}/tcp/tcp_send_reset/format", root).c_str(), "re");
         if (!f) continue;
         char line[256];
