@@ -140,6 +140,16 @@ Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
     return c;
 }
 
+// A socket first seen mid-life, in `state`: it existed before tracing began (or
+// its earlier events were lost). Past the handshake, its data transfer is taken
+// to start here.
+Tracker::Conn& Tracker::create_midlife(const tt_event& e, Role role, uint8_t state) {
+    Conn& c = create(e, role, true);
+    push_state(c, state, e.ts_ns);
+    if (state != TT_SYN_SENT && state != TT_SYN_RECV) c.established_ns = e.ts_ns;
+    return c;
+}
+
 uint32_t Tracker::intern_comm(const tt_event& e) { return comms_.intern(comm_of(e)); }
 
 void Tracker::set_owner(Conn& c, const tt_event& e) {
@@ -303,9 +313,7 @@ void Tracker::on_state(const tt_event& e) {
             }
         } else {
             // First seen mid-life: it existed before tracing began (or events were lost).
-            c = &create(e, Role::Unknown, true);
-            push_state(*c, from, e.ts_ns);
-            if (from != TT_SYN_SENT && from != TT_SYN_RECV) c->established_ns = e.ts_ns;
+            c = &create_midlife(e, Role::Unknown, from);
             if (sends_fin(from)) c->fin_sent = true;
         }
     }
@@ -410,9 +418,7 @@ void Tracker::on_retransmit(const tt_event& e) {
             emit_event(e, 0);
             return;
         }
-        c = &create(e, Role::Unknown, true);
-        push_state(*c, e.new_state, e.ts_ns);
-        if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c->established_ns = e.ts_ns;
+        c = &create_midlife(e, Role::Unknown, e.new_state);
     }
     take_counters(*c, e);
     if (is_fin_state(e.new_state)) ++extra_of(*c).fin_retrans;
@@ -440,9 +446,7 @@ void Tracker::on_reset(const tt_event& e, bool sent) {
             emit_event(e, 0);
             return;
         }
-        c = &create(e, Role::Unknown, true);
-        push_state(*c, e.new_state, e.ts_ns);
-        if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c->established_ns = e.ts_ns;
+        c = &create_midlife(e, Role::Unknown, e.new_state);
     }
     if (sent) {
         ++extra_of(*c).resets_sent;
@@ -494,9 +498,7 @@ void Tracker::on_existing(const tt_event& e) {
     if (!is_valid_state(e.new_state) || e.new_state == TT_CLOSE) return;
     // Found at start: role from the listening ports (listeners come first).
     const Role role = listeners_.count(listener_key(e.netns, e.lport)) ? Role::Server : Role::Client;
-    Conn& c = create(e, role, true);
-    push_state(c, e.new_state, e.ts_ns);
-    if (e.new_state != TT_SYN_SENT && e.new_state != TT_SYN_RECV) c.established_ns = e.ts_ns;
+    Conn& c = create_midlife(e, role, e.new_state);
     if (sends_fin(e.new_state)) c.fin_sent = true;
     if (e.new_state == TT_CLOSE_WAIT || e.new_state == TT_LAST_ACK) c.saw_close_wait = true;
     if (owner_known) set_owner(c, e);

@@ -194,6 +194,7 @@ private:
 
     Conn* find(uint64_t cookie);
     Conn& create(const tt_event& e, Role role, bool partial);
+    Conn& create_midlife(const tt_event& e, Role role, uint8_t state);
     void take_counters(Conn& c, const tt_event& e);
     void set_owner(Conn& c, const tt_event& e);
     void set_tuple(Conn& c, const SocketTuple& t);
