@@ -12,23 +12,13 @@ static __always_inline __u16 bswap16(__u16 v)
 	return __builtin_bswap16(v);
 }
 
-static __always_inline void count_drop(void)
+static __always_inline void count_drops(__u32 events_lost)
 {
 	__u32 zero = 0;
 	__u64 *n = bpf_map_lookup_elem(&ringbuf_drops, &zero);
 
 	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
-}
-
-static __always_inline struct tt_event *reserve_event(void)
-{
-	/* Not aux64: see TT_RINGBUF_RECORD_SIZE. The verifier rejects any access to it. */
-	struct tt_event *e = bpf_ringbuf_reserve(&events, TT_RINGBUF_RECORD_SIZE, 0);
-
-	if (!e)
-		count_drop();
-	return e;
+		*n += events_lost; /* per-CPU slot: no atomics needed */
 }
 
 /*
@@ -39,20 +29,88 @@ static __always_inline struct tt_event *reserve_event(void)
  */
 #define TT_WAKEUP_MIN_GAP_NS (5 * 1000 * 1000)
 
-static __always_inline void submit_event(struct tt_event *e)
+static __always_inline __u64 wakeup_flag(__u64 now_ns)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
 		__u32 zero = 0;
 		__u64 *last = bpf_map_lookup_elem(&last_wakeup, &zero);
 
-		if (last && e->ts_ns - *last >= TT_WAKEUP_MIN_GAP_NS) {
-			*last = e->ts_ns;
-			flags = BPF_RB_FORCE_WAKEUP;
+		if (last && now_ns - *last >= TT_WAKEUP_MIN_GAP_NS) {
+			*last = now_ns;
+			return BPF_RB_FORCE_WAKEUP;
 		}
 	}
-	bpf_ringbuf_submit(e, flags);
+	return BPF_RB_NO_WAKEUP;
+}
+
+#define compiler_barrier() asm volatile("" ::: "memory")
+
+/* Moves this CPU's staged events to the ring buffer, in one reservation. The
+ * caller holds st->busy. */
+static __always_inline void flush_stage_locked(struct tt_stage *st)
+{
+	__u32 n = st->count;
+
+	if (n == 0)
+		return;
+	if (n > TT_STAGE_EVENTS)
+		n = TT_STAGE_EVENTS;
+	if (bpf_ringbuf_output(&events, st->events, n * TT_RINGBUF_RECORD_SIZE, wakeup_flag(bpf_ktime_get_ns())))
+		count_drops(n);
+	st->count = 0;
+}
+
+/*
+ * Where a program writes its event: the next slot of this CPU's staging batch,
+ * or, when staging is off or busy (a program that this one interrupted is
+ * between stage_begin and stage_commit, or flush_stage is running), a ring
+ * buffer reservation of its own. busy is set before the program reads the
+ * clock (begin_event), so a flush that finds it clear has every event stamped
+ * before it started: user space relies on that to put events in time order.
+ */
+struct tt_slot {
+	struct tt_event *e;
+	struct tt_stage *st; /* NULL: e is a ring buffer reservation */
+};
+
+static __always_inline struct tt_slot stage_begin(void)
+{
+	struct tt_slot slot = {};
+	__u32 zero = 0;
+
+	if (use_staging) {
+		struct tt_stage *st = bpf_map_lookup_elem(&stage, &zero);
+
+		if (st && !st->busy) {
+			st->busy = 1;
+			compiler_barrier();
+			if (st->count >= TT_STAGE_EVENTS) /* not expected: commit flushes a full batch */
+				flush_stage_locked(st);
+			slot.e = (struct tt_event *)st->events[st->count & (TT_STAGE_EVENTS - 1)];
+			slot.st = st;
+			return slot;
+		}
+	}
+	/* Not aux64: see TT_RINGBUF_RECORD_SIZE. The verifier rejects any access to it. */
+	slot.e = bpf_ringbuf_reserve(&events, TT_RINGBUF_RECORD_SIZE, 0);
+	if (!slot.e)
+		count_drops(1);
+	return slot;
+}
+
+static __always_inline void stage_commit(struct tt_slot slot)
+{
+	struct tt_stage *st = slot.st;
+
+	if (!st) {
+		bpf_ringbuf_submit(slot.e, wakeup_flag(slot.e->ts_ns));
+		return;
+	}
+	st->count += 1;
+	if (st->count >= TT_STAGE_EVENTS)
+		flush_stage_locked(st);
+	compiler_barrier();
+	st->busy = 0;
 }
 
 static __always_inline bool port_passes(__u16 lport, __u16 rport)

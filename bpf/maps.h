@@ -17,6 +17,28 @@ struct {
 	__type(value, __u64);
 } ringbuf_drops SEC(".maps");
 
+/*
+ * Per-CPU staging of events (see stage_begin in helpers.h): a ring buffer
+ * reservation takes the ring's lock with interrupts off, which on a busy host
+ * costs more than everything else the programs do, so events are written here
+ * and go to the ring TT_STAGE_EVENTS at a time, in one reservation. User space
+ * flushes part-filled batches before each drain by running flush_stage on
+ * every CPU (BPF_PROG_TEST_RUN), and puts events in time order.
+ */
+#define TT_STAGE_EVENTS 16
+struct tt_stage {
+	__u32 busy;  /* a program on this CPU is between stage_begin and stage_commit */
+	__u32 count; /* events staged */
+	__u8 events[TT_STAGE_EVENTS][TT_RINGBUF_RECORD_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tt_stage);
+} stage SEC(".maps");
+
 /* When this CPU last forced a consumer wake-up (see submit_event). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * tcptrail kernel side: stable tracepoints only. Every program turns one kernel
- * moment into one fixed-size struct tt_event on the ring buffer; all joining and
+ * moment into one fixed-size struct tt_event, staged per CPU and sent to the
+ * ring buffer in batches (stage_begin in helpers.h); all joining and
  * interpretation happens in user space (src/core), so live tracing and replay
  * share it.
  */
@@ -18,16 +19,20 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Filters on what the socket is, reserves, and fills what every event has. */
-static __always_inline struct tt_event *begin_event(__u8 type, __u16 family, __u32 netns, __u16 lport, __u16 rport)
+/* Filters on what the socket is, takes a slot, and fills what every event has.
+ * slot.e is NULL if the event is filtered out or the ring buffer is full. */
+static __always_inline struct tt_slot begin_event(__u8 type, __u16 family, __u32 netns, __u16 lport, __u16 rport)
 {
+	struct tt_slot none = {};
+	struct tt_slot slot;
 	struct tt_event *e;
 
 	if (!sock_passes(family, netns, lport, rport))
-		return NULL;
-	e = reserve_event();
+		return none;
+	slot = stage_begin();
+	e = slot.e;
 	if (!e)
-		return NULL;
+		return none;
 	__builtin_memset(e, 0, TT_RINGBUF_RECORD_SIZE);
 	e->ts_ns = bpf_ktime_get_ns();
 	e->type = type;
@@ -35,18 +40,18 @@ static __always_inline struct tt_event *begin_event(__u8 type, __u16 family, __u
 	e->netns = netns;
 	e->lport = lport;
 	e->rport = rport;
-	return e;
+	return slot;
 }
 
 /*
  * Common part of every event about a socket from a tp_btf program. tp is the
  * full TCP socket (bpf_skc_to_tcp_sock), or NULL for a request / TIME_WAIT
  * mini-socket; cookie is its bpf_get_socket_cookie(), which the caller may
- * need first; with_comm: see read_task. Returns NULL if filtered out or the
+ * need first; with_comm: see read_task. slot.e is NULL if filtered out or the
  * ring buffer is full.
  */
-static __always_inline struct tt_event *start_sock_event(const struct sock *sk, const struct tcp_sock *tp,
-							  __u8 type, __u64 cookie, bool with_comm)
+static __always_inline struct tt_slot start_sock_event(const struct sock *sk, const struct tcp_sock *tp,
+							 __u8 type, __u64 cookie, bool with_comm)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 	__u16 family = skc->skc_family;
@@ -54,11 +59,11 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 	/* A full socket's local port: skc_num is already 0 once CLOSE released it. */
 	__u16 lport = tp ? bswap16(tp->inet_conn.icsk_inet.inet_sport) : skc->skc_num;
 	__u16 rport = bswap16(skc->skc_dport);
-	struct tt_event *e;
+	struct tt_slot slot = begin_event(type, family, netns, lport, rport);
+	struct tt_event *e = slot.e;
 
-	e = begin_event(type, family, netns, lport, rport);
 	if (!e)
-		return NULL;
+		return slot;
 	read_addrs(e, skc, family);
 	read_task(e, with_comm);
 	e->cookie = cookie;
@@ -66,23 +71,25 @@ static __always_inline struct tt_event *start_sock_event(const struct sock *sk, 
 		read_tcp_counters(e, sk, tp);
 	else
 		e->flags |= TT_F_MINISOCK | TT_F_NO_COUNTERS;
-	return e;
+	return slot;
 }
 
 static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie, int oldstate, int newstate)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk); /* NULL unless a full TCP socket */
+	struct tt_slot slot;
 	struct tt_event *e;
 
 	if (!tp)
 		return;
-	e = start_sock_event(sk, tp, TT_EV_STATE, cookie, task_matters(newstate));
+	slot = start_sock_event(sk, tp, TT_EV_STATE, cookie, task_matters(newstate));
+	e = slot.e;
 	if (!e)
 		return;
 	e->cgroup_id = sock_cgroup_id(sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
-	submit_event(e);
+	stage_commit(slot);
 }
 
 /*
@@ -152,6 +159,7 @@ SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
 	struct tcp_sock *tp;
+	struct tt_slot slot;
 	struct tt_event *e;
 
 	/* Kernels 6.13+ also trace failed attempts (err != 0); older ones trace only
@@ -163,11 +171,12 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (!tp)
 		return 0;
-	e = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk), false);
+	slot = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk), false);
+	e = slot.e;
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
-	submit_event(e);
+	stage_commit(slot);
 	return 0;
 }
 
@@ -181,11 +190,13 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	__u32 netns = sock_netns(skc);
 	__u16 lport = skc->skc_num;
 	__u16 rport = bswap16(skc->skc_dport);
+	struct tt_slot slot;
 	struct tt_event *e;
 
 	if (!treq)
 		return 0;
-	e = begin_event(TT_EV_SYNACK_RETRANS, family, netns, lport, rport);
+	slot = begin_event(TT_EV_SYNACK_RETRANS, family, netns, lport, rport);
+	e = slot.e;
 	if (!e)
 		return 0;
 	read_addrs(e, skc, family);
@@ -195,7 +206,7 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	e->flags = TT_F_MINISOCK | TT_F_NO_COUNTERS;
 	e->aux = req->num_retrans;
 	e->bytes_acked = treq->snt_synack; /* becomes aux64 in user space (TT_RINGBUF_RECORD_SIZE) */
-	submit_event(e);
+	stage_commit(slot);
 	return 0;
 }
 
@@ -211,6 +222,7 @@ static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 re
 	__u8 version;
 	__u16 family;
 	struct tcphdr th;
+	struct tt_slot slot;
 	struct tt_event *e;
 
 	if (bpf_probe_read_kernel(&version, 1, head + nh))
@@ -218,7 +230,8 @@ static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 re
 	family = (version >> 4) == 4 ? AF_INET : AF_INET6;
 	if (bpf_probe_read_kernel(&th, sizeof(th), head + th_off))
 		return 0;
-	e = begin_event(TT_EV_RESET_SENT, family, netns, bswap16(th.dest), bswap16(th.source));
+	slot = begin_event(TT_EV_RESET_SENT, family, netns, bswap16(th.dest), bswap16(th.source));
+	e = slot.e;
 	if (!e)
 		return 0;
 	if (family == AF_INET) {
@@ -237,7 +250,7 @@ static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 re
 	read_task(e, false);
 	e->flags = TT_F_NO_SOCKET | TT_F_NO_COUNTERS | (has_reason ? TT_F_HAS_REASON : 0);
 	e->aux = reason;
-	submit_event(e);
+	stage_commit(slot);
 	return 0;
 }
 
@@ -246,6 +259,7 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
 	bool has_reason = bpf_core_type_exists(enum sk_rst_reason);
 	__u32 reason = 0;
+	struct tt_slot slot;
 	struct tt_event *e;
 
 	if (has_reason)
@@ -253,47 +267,51 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	if (!sk)
 		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
 	/* sk may be a full, request or TIME_WAIT socket. */
-	e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk),
+	slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk),
 			     false);
+	e = slot.e;
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
 	e->aux = reason;
 	if (has_reason)
 		e->flags |= TT_F_HAS_REASON;
-	submit_event(e);
+	stage_commit(slot);
 	return 0;
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, const struct sock *sk)
 {
-	struct tt_event *e = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED,
-					      bpf_get_socket_cookie((void *)sk), false);
+	struct tt_slot slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED,
+					       bpf_get_socket_cookie((void *)sk), false);
+	struct tt_event *e = slot.e;
 
 	if (!e)
 		return 0;
 	e->new_state = sk->__sk_common.skc_state;
-	submit_event(e);
+	stage_commit(slot);
 	return 0;
 }
 
 /* start_sock_event() for a socket reached through probe-read pointers. */
-static __always_inline struct tt_event *start_sock_event_probed(const struct sock *sk, __u8 type)
+static __always_inline struct tt_slot start_sock_event_probed(const struct sock *sk, __u8 type)
 {
 	const struct sock_common *skc = (const struct sock_common *)sk;
 	__u16 family = BPF_CORE_READ(skc, skc_family);
 	__u32 netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
 	__u16 lport = BPF_CORE_READ(skc, skc_num);
 	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	struct tt_slot slot;
 	struct tt_event *e;
 
-	e = begin_event(type, family, netns, lport, rport);
+	slot = begin_event(type, family, netns, lport, rport);
+	e = slot.e;
 	if (!e)
-		return NULL;
+		return slot;
 	read_addrs_probed(e, skc, family);
 	read_task(e, true); /* only accept() uses this: it runs in the owner */
-	return e;
+	return slot;
 }
 
 /* syscalls:sys_exit_accept{,4} record layout (common header, nr, ret). */
@@ -311,6 +329,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	struct file *file;
 	struct socket *sock;
 	struct sock *sk;
+	struct tt_slot slot;
 	struct tt_event *e;
 	long fd = ctx->ret;
 
@@ -325,7 +344,8 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	e = start_sock_event_probed(sk, TT_EV_ACCEPT);
+	slot = start_sock_event_probed(sk, TT_EV_ACCEPT);
+	e = slot.e;
 	if (!e)
 		return 0;
 	/* bpf_get_socket_cookie() is not offered to classic tracepoints; the cookie was
@@ -334,7 +354,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->aux = fd;
 	e->flags = TT_F_NO_COUNTERS;
-	submit_event(e);
+	stage_commit(slot);
 	return 0;
 }
 
@@ -348,4 +368,30 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int on_accept_exit_plain(struct syscall_exit_ctx *ctx)
 {
 	return on_accept_exit(ctx);
+}
+
+/*
+ * Run by user space on each CPU (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU)
+ * before it drains the ring buffer: sends that CPU's part-filled staging batch.
+ * It runs in an interrupt, or with preemption off, so no program on this CPU
+ * can start while it runs; one may have been interrupted in the middle of
+ * staging (busy), and then this returns 0 and user space tries again.
+ */
+SEC("raw_tp")
+int flush_stage(void *ctx)
+{
+	struct tt_stage *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&stage, &zero);
+	if (!st)
+		return 1;
+	if (st->busy)
+		return 0;
+	st->busy = 1;
+	compiler_barrier();
+	flush_stage_locked(st);
+	compiler_barrier();
+	st->busy = 0;
+	return 1;
 }

@@ -164,6 +164,8 @@ int run_trace(const TraceOptions& opts) {
                    "tcptrail: note: --user: after start, listen-queue counters are sampled in this network "
                    "namespace only; the summary shows no change for the others\n");
     }
+    // After any privilege drop: flushing the per-CPU batches needs the bpf() syscall.
+    if (std::string why = probe->enable_staging(); !why.empty()) fmt::print(stderr, "tcptrail: note: {}\n", why);
 #ifdef TCPTRAIL_HAVE_METRICS
     if (metrics) {
         metrics->start(tracker, monotonic_ns());
@@ -195,10 +197,9 @@ int run_trace(const TraceOptions& opts) {
             wait_ms = static_cast<int>(std::min<uint64_t>(wait_ms, (deadline_ns - now) / 1'000'000 + 1));
         }
         probe->wait(wait_ms);
-        // Everything stamped before `now` is in the buffer: drain it, then let the
-        // tracker release records whose grace period ended.
-        now = monotonic_ns();
-        probe->drain();
+        // Deliver everything stamped before `now` (normally all of it: see
+        // Probe::drain), then let the tracker release records whose grace period ended.
+        now = probe->drain(monotonic_ns());
         account_losses();
         if (now >= next_netstat_ns) {
             sample_netstat(now);  // stamped `now`, like the tick below: the events before it are in
@@ -217,7 +218,7 @@ int run_trace(const TraceOptions& opts) {
     // past; and a socket missing from it closed even if its CLOSE event was lost),
     // then drain what happened up to now, then apply the snapshot.
     probe::ExistingSockets still_open = probe::snapshot_existing_sockets(pcfg, monotonic_ns(), true);
-    probe->drain();
+    probe->drain(UINT64_MAX);
     account_losses();
     account_losses();  // recursion misses are taken one round late
     for (const tt_event& e : still_open.events) input.on_event(e);

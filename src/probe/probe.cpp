@@ -5,11 +5,14 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sched.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -124,8 +127,10 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     for (size_t i = 0; i < cfg.ports.size() && i < TT_MAX_PORT_FILTERS; ++i)
         skel_->rodata->filter_ports[i] = cfg.ports[i];
     const uint64_t rb_bytes = static_cast<uint64_t>(cfg.ringbuf_mb) << 20;
-    // Wake the consumer early when an eighth of the buffer waits; otherwise its timer drains it.
-    skel_->rodata->wakeup_bytes = rb_bytes / 8;
+    // Wake the consumer early once 512 KiB (about 4,000 events) wait, or an eighth of a
+    // smaller buffer; otherwise its timer drains it. Each drain sorts what it read
+    // (see drain): kept this small, that work stays in the CPU's cache.
+    skel_->rodata->wakeup_bytes = std::min<uint64_t>(rb_bytes / 8, 512 << 10);
     bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(rb_bytes));
 
     // accept() attribution needs the syscall tracepoints (CONFIG_FTRACE_SYSCALLS).
@@ -182,11 +187,10 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
         ++attached_;
     }
 
-    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Probe::on_record, this, nullptr);
-    if (!rb_) {
+    if (std::string err = map_ring(); !err.empty()) {
         tcptrail_bpf::destroy(skel_);
         skel_ = nullptr;
-        throw ProbeError(fmt::format("cannot set up the ring buffer: {}", std::strerror(errno)));
+        throw ProbeError(fmt::format("cannot map the ring buffer: {}", err));
     }
     // libbpf polls the ring buffer level-triggered: once woken, every later poll
     // returns at once while any byte is unread, so under load the consumer would
@@ -198,7 +202,7 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
     if (wake_fd_ < 0 || epoll_ctl(wake_fd_, EPOLL_CTL_ADD, bpf_map__fd(skel_->maps.events), &ev) != 0) {
         const int err = errno;
         if (wake_fd_ >= 0) close(wake_fd_);
-        ring_buffer__free(rb_);
+        unmap_ring();
         tcptrail_bpf::destroy(skel_);
         skel_ = nullptr;
         throw ProbeError(fmt::format("cannot set up the ring buffer wake-up: {}", std::strerror(err)));
@@ -207,27 +211,74 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
 
 Probe::~Probe() {
     if (wake_fd_ >= 0) close(wake_fd_);
-    if (rb_) ring_buffer__free(rb_);
+    unmap_ring();
     if (skel_) tcptrail_bpf::destroy(skel_);
 }
 
-int Probe::on_record(void* ctx, void* data, size_t size) {
-    auto* self = static_cast<Probe*>(ctx);
-    if (size < TT_RINGBUF_RECORD_SIZE) {
-        ++self->bad_records_;
-        return 0;
+void Probe::on_record(const uint8_t* data, uint32_t size) {
+    // A record is one event, or a CPU's staged batch of them (flush_stage_locked).
+    if (size == 0 || size % TT_RINGBUF_RECORD_SIZE != 0) {
+        ++bad_records_;
+        return;
     }
-    ++self->delivered_;
-    // The ring carries all of the event but aux64 (TT_RINGBUF_RECORD_SIZE).
-    tt_event e;
-    std::memcpy(&e, data, TT_RINGBUF_RECORD_SIZE);
-    e.aux64 = 0;
-    if (e.type == TT_EV_SYNACK_RETRANS) {
-        e.aux64 = e.bytes_acked;
-        e.bytes_acked = 0;
+    for (uint32_t off = 0; off < size; off += TT_RINGBUF_RECORD_SIZE) {
+        // The ring carries all of the event but aux64 (TT_RINGBUF_RECORD_SIZE).
+        tt_event& e = pending_.emplace_back();
+        std::memcpy(&e, data + off, TT_RINGBUF_RECORD_SIZE);
+        e.aux64 = 0;
+        if (e.type == TT_EV_SYNACK_RETRANS) {
+            e.aux64 = e.bytes_acked;
+            e.bytes_acked = 0;
+        }
     }
-    self->handler_.on_event(e);
-    return 0;
+}
+
+std::string Probe::map_ring() {
+    const int fd = bpf_map__fd(skel_->maps.events);
+    const uint64_t size = bpf_map__max_entries(skel_->maps.events);
+    page_size_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* cons = mmap(nullptr, page_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (cons == MAP_FAILED) return std::strerror(errno);
+    // The data pages are mapped twice in a row: a record that wraps reads as one piece.
+    void* prod = mmap(nullptr, page_size_ + 2 * size, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(page_size_));
+    if (prod == MAP_FAILED) {
+        const int err = errno;
+        (void)munmap(cons, page_size_);
+        return std::strerror(err);
+    }
+    consumer_pos_ = static_cast<uint64_t*>(cons);
+    producer_pos_ = static_cast<const uint64_t*>(prod);
+    ring_data_ = static_cast<const uint8_t*>(prod) + page_size_;
+    ring_size_ = size;
+    return "";
+}
+
+void Probe::unmap_ring() {
+    if (consumer_pos_) (void)munmap(consumer_pos_, page_size_);
+    if (producer_pos_) (void)munmap(const_cast<uint64_t*>(producer_pos_), page_size_ + 2 * ring_size_);
+    consumer_pos_ = nullptr;
+    producer_pos_ = nullptr;
+}
+
+/*
+ * Reads the ring buffer (the protocol of kernel/bpf/ringbuf.c) up to where the
+ * producers were when it started. libbpf's ring_buffer__consume keeps reading
+ * while records keep coming: under load that is without end, and nothing
+ * would be delivered meanwhile.
+ */
+void Probe::read_ring() {
+    uint64_t cons = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
+    const uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
+    while (cons < prod) {
+        const uint8_t* hdr = ring_data_ + (cons & (ring_size_ - 1));
+        const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
+        if (len & BPF_RINGBUF_BUSY_BIT) break;  // still being written: next time
+        const uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+        if (!(len & BPF_RINGBUF_DISCARD_BIT)) on_record(hdr + BPF_RINGBUF_HDR_SZ, size);
+        cons += (uint64_t{size} + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
+    }
+    // Published once per read, not per record: every reservation reads it.
+    __atomic_store_n(consumer_pos_, cons, __ATOMIC_RELEASE);
 }
 
 void Probe::wait(int timeout_ms) {
@@ -236,10 +287,74 @@ void Probe::wait(int timeout_ms) {
     (void)epoll_wait(wake_fd_, &ev, 1, timeout_ms);
 }
 
-uint64_t Probe::drain() {
-    uint64_t before = delivered_;
-    ring_buffer__consume(rb_);
-    return delivered_ - before;
+bool Probe::flush_staged() {
+    if (!staging_) return true;
+    const int ncpu = libbpf_num_possible_cpus();
+    for (int cpu = 0; cpu < ncpu; ++cpu) {
+        // flush_stage returns 0 while a program it interrupted is mid-event: that
+        // lasts a microsecond or so, so retry a few times, then give up until the
+        // next drain (the events wait; they are not lost).
+        bool done = false;
+        for (int attempt = 0; attempt < 64 && !done; ++attempt) {
+            LIBBPF_OPTS(bpf_test_run_opts, run, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = static_cast<__u32>(cpu));
+            if (bpf_prog_test_run_opts(flush_fd_, &run) != 0) {
+                if (errno == ENXIO) {
+                    done = true;  // offline CPU: nothing runs there
+                } else {
+                    flush_error_ = std::strerror(errno);
+                    return false;
+                }
+            } else if (run.retval == 1) {
+                done = true;
+            } else {
+                sched_yield();
+            }
+        }
+        if (!done) {
+            flush_error_ = fmt::format("CPU {} stayed busy", cpu);
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string Probe::enable_staging() {
+    flush_fd_ = bpf_program__fd(skel_->progs.flush_stage);
+    staging_ = true;
+    if (!flush_staged()) {
+        staging_ = false;
+        return fmt::format(
+            "per-CPU event batching off: cannot run the flush program on every CPU ({}); "
+            "each event takes its own ring buffer reservation",
+            flush_error_);
+    }
+    skel_->bss->use_staging = 1;
+    return "";
+}
+
+uint64_t Probe::drain(uint64_t until_ns) {
+    // Staged events reach the ring buffer a CPU's batch at a time, so records
+    // from different CPUs arrive out of time order. A flush that finds every
+    // CPU idle has every event stamped before it began (bpf/helpers.h
+    // stage_begin): those are sorted and delivered; later ones wait.
+    const bool complete = flush_staged();
+    read_ring();
+    if (complete || until_ns == UINT64_MAX) delivered_until_ = std::max(delivered_until_, until_ns);
+    // Sort (time, arrival) keys, not the 128-byte events: ties keep ring order.
+    order_.clear();
+    for (uint32_t i = 0; i < pending_.size(); ++i) order_.emplace_back(pending_[i].ts_ns, i);
+    std::sort(order_.begin(), order_.end());
+    held_.clear();
+    for (const auto& [ts, i] : order_) {
+        if (ts < delivered_until_) {
+            ++delivered_;
+            handler_.on_event(pending_[i]);
+        } else {
+            held_.push_back(pending_[i]);
+        }
+    }
+    pending_.swap(held_);
+    return delivered_until_;
 }
 
 namespace {

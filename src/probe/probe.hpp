@@ -6,12 +6,12 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tcptrail/events.h"
 
 struct tcptrail_bpf;
-struct ring_buffer;
 
 namespace tcptrail::probe {
 
@@ -28,7 +28,7 @@ struct ProbeConfig {
     uint32_t ringbuf_mb = 16;  // power of two
 };
 
-// Receives each event, in ring buffer order.
+// Receives each event, in time order (see Probe::drain).
 class EventHandler {
 public:
     virtual ~EventHandler() = default;
@@ -37,7 +37,8 @@ public:
 
 // tcp_send_reset carries the kernel's reason (enum sk_rst_reason) from 6.10 on.
 bool kernel_has_reset_reasons();
-inline constexpr const char* kNoResetReasons = "resets: reason unavailable on this kernel (tcp_send_reset has it from 6.10)";
+inline constexpr const char* kNoResetReasons =
+    "resets: reason unavailable on this kernel (tcp_send_reset has it from 6.10)";
 
 class Probe {
 public:
@@ -48,10 +49,20 @@ public:
     Probe(const Probe&) = delete;
     Probe& operator=(const Probe&) = delete;
 
+    // Turns on per-CPU staging in the BPF programs (fewer ring buffer
+    // reservations) once a flush has worked on every CPU. Call it after any
+    // privilege drop: flushing needs the bpf() syscall. Returns "" or, if
+    // staging stays off, why (tracing goes on, each event reserved on its own).
+    std::string enable_staging();
+
     // Sleeps until the BPF side signals a full batch or timeout_ms passes.
     void wait(int timeout_ms);
-    // Delivers everything in the ring buffer now; returns the number of events.
-    uint64_t drain();
+    // Flushes every CPU's staged events, reads the ring buffer, and delivers, in
+    // time order, the events stamped before until_ns; later ones are held for
+    // the next call. Returns the time before which every event has now been
+    // delivered: until_ns, or less if a CPU could not be flushed this time.
+    // UINT64_MAX delivers everything (at exit).
+    uint64_t drain(uint64_t until_ns);
 
     uint64_t ringbuf_drops() const;     // cumulative failed reservations (kernel count)
     uint64_t recursion_misses() const;  // cumulative, all programs but the nested copy (kernel count)
@@ -60,12 +71,29 @@ public:
     int attached_programs() const { return attached_; }
 
 private:
-    static int on_record(void* ctx, void* data, size_t size);
+    std::string map_ring();  // "" or why not
+    void unmap_ring();
+    void read_ring();
+    void on_record(const uint8_t* data, uint32_t size);
+    bool flush_staged();  // true if every CPU's staged events are in the ring buffer
 
     tcptrail_bpf* skel_ = nullptr;
-    ring_buffer* rb_ = nullptr;
+    // The ring buffer, mapped: the consumer position (ours to write), the
+    // producer position, and the data pages.
+    uint64_t* consumer_pos_ = nullptr;
+    const uint64_t* producer_pos_ = nullptr;
+    const uint8_t* ring_data_ = nullptr;
+    uint64_t ring_size_ = 0;
+    size_t page_size_ = 0;
     int wake_fd_ = -1;  // edge-triggered epoll on the ring buffer
     EventHandler& handler_;
+    bool staging_ = false;
+    int flush_fd_ = -1;
+    std::string flush_error_;  // why the last flush_staged failed
+    uint64_t delivered_until_ = 0;                      // every event stamped before this has been delivered
+    std::vector<tt_event> pending_;                     // read from the ring buffer, not yet delivered
+    std::vector<tt_event> held_;                        // drain's scratch: the pending it keeps
+    std::vector<std::pair<uint64_t, uint32_t>> order_;  // drain's scratch: (ts_ns, index in pending_)
     uint64_t delivered_ = 0;
     uint64_t bad_records_ = 0;
     int attached_ = 0;
