@@ -2,11 +2,11 @@
 // ring buffer consumption and the kernel-side loss counters.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "tcptrail/events.h"
@@ -73,7 +73,7 @@ public:
 private:
     std::string map_ring();  // "" or why not
     void unmap_ring();
-    void read_ring();
+    uint64_t read_ring();
     void on_record(const uint8_t* data, uint32_t size);
     bool flush_staged();  // true if every CPU's staged events are in the ring buffer
 
@@ -89,12 +89,19 @@ private:
     EventHandler& handler_;
     bool staging_ = false;
     int flush_fd_ = -1;
-    std::string flush_error_;  // why the last flush_staged failed
-    uint64_t delivered_until_ = 0;                      // every event stamped before this has been delivered
-    std::vector<tt_event> pending_;                     // read from the ring buffer, not yet delivered
-    std::vector<tt_event> held_;                        // drain's scratch: the pending it keeps
-    std::vector<std::pair<uint64_t, uint32_t>> order_;  // drain's scratch: (ts_ns, index in pending_)
-    uint64_t delivered_ = 0;
+    std::string flush_error_;       // why the last flush_staged failed
+    uint64_t delivered_until_ = 0;  // every event stamped before this has been delivered
+    // An event as the ring carries it (TT_RINGBUF_RECORD_SIZE bytes).
+    using RawEvent = std::array<uint8_t, TT_RINGBUF_RECORD_SIZE>;
+    struct Pending {
+        uint64_t ts;
+        const uint8_t* raw;  // in the ring buffer, or in held_
+    };
+    std::vector<RawEvent> held_;  // read, but stamped after what drain could deliver
+    std::vector<RawEvent> held_next_;
+    std::vector<Pending> order_;  // drain's scratch
+    std::vector<Pending> sort_scratch_;
+    static void sort_by_time(std::vector<Pending>& v, std::vector<Pending>& scratch);
     uint64_t bad_records_ = 0;
     int attached_ = 0;
     std::vector<int> prog_fds_;
