@@ -373,7 +373,21 @@ uint64_t Probe::drain(uint64_t until_ns) {
     order_.clear();
     for (const RawEvent& h : held_) order_.push_back(Pending{0, h.data()});
     for (Pending& p : order_) std::memcpy(&p.ts, p.raw + offsetof(tt_event, ts_ns), sizeof(p.ts));
+    const size_t from_held = order_.size();
+    const uint64_t ring_start = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
     const uint64_t ring_end = read_ring();
+    bool ring_released = false;
+    if (ring_end - ring_start > ring_size_ / 4) {
+        // A backlog (the tracer fell behind): delivering it takes a while, and the
+        // ring must not stay full meanwhile. Copy it out and release it now.
+        backlog_.resize(order_.size() - from_held);
+        for (size_t i = from_held; i < order_.size(); ++i) {
+            std::memcpy(backlog_[i - from_held].data(), order_[i].raw, TT_RINGBUF_RECORD_SIZE);
+            order_[i].raw = backlog_[i - from_held].data();
+        }
+        __atomic_store_n(consumer_pos_, ring_end, __ATOMIC_RELEASE);
+        ring_released = true;
+    }
     if (complete || until_ns == UINT64_MAX) delivered_until_ = std::max(delivered_until_, until_ns);
     sort_by_time(order_, sort_scratch_);
     held_next_.clear();
@@ -395,7 +409,8 @@ uint64_t Probe::drain(uint64_t until_ns) {
     held_.swap(held_next_);
     // Published once per drain, not per record (every reservation reads it), and
     // only now: the events were read in place.
-    __atomic_store_n(consumer_pos_, ring_end, __ATOMIC_RELEASE);
+    if (!ring_released) __atomic_store_n(consumer_pos_, ring_end, __ATOMIC_RELEASE);
+    if (ring_released) std::vector<RawEvent>().swap(backlog_);  // rare: give the memory back
     return delivered_until_;
 }
 

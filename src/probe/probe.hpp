@@ -99,7 +99,8 @@ private:
     };
     std::vector<RawEvent> held_;  // read, but stamped after what drain could deliver
     std::vector<RawEvent> held_next_;
-    std::vector<Pending> order_;  // drain's scratch
+    std::vector<RawEvent> backlog_;  // a large read, copied out to free the ring early
+    std::vector<Pending> order_;     // drain's scratch
     std::vector<Pending> sort_scratch_;
     static void sort_by_time(std::vector<Pending>& v, std::vector<Pending>& scratch);
     uint64_t bad_records_ = 0;
