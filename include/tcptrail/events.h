@@ -103,12 +103,14 @@ struct tt_event {
 };
 
 /*
- * The ring buffer carries each event without its last field, aux64: with the
- * ring's 8-byte record header that is 128 bytes, so every record fills exactly
- * two cache lines of its own (136 bytes would spread each over three, shared
- * with the records around it, written by other CPUs). The one event that uses
- * aux64, SYNACK, has no counters: the kernel side puts it in bytes_acked, and
- * user space moves it back (src/probe) before anything else sees the event.
+ * The ring buffer carries each event without its last field, aux64: a record
+ * is one such 120-byte event or a CPU's batch of them (bpf/maps.h, stage),
+ * back to back. A single event with the ring's 8-byte record header is 128
+ * bytes, exactly two cache lines of its own (136 bytes would spread each over
+ * three, shared with the records around it, written by other CPUs). The one
+ * event that uses aux64, SYNACK, has no counters: the kernel side puts it in
+ * bytes_acked, and user space moves it back (src/probe) before anything else
+ * sees the event.
  */
 #define TT_RINGBUF_RECORD_SIZE 120
 
