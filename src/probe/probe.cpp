@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "core/time_order.hpp"
 #include "tcptrail.skel.h"
 
 namespace tcptrail::probe {
@@ -328,41 +329,6 @@ std::string Probe::enable_staging() {
     return "";
 }
 
-/*
- * Stable sort by ts: a drain's events span well under a second, so an LSD radix
- * sort of ts - min over three 11-bit digits (2^33 ns, 8.6 s) does it in six
- * linear passes; std::sort cost ~50 ns per event here. Ties keep arrival order
- * (the passes are stable, and arrival is the input order).
- */
-void Probe::sort_by_time(std::vector<Pending>& v, std::vector<Pending>& scratch) {
-    if (v.size() < 2) return;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (const Pending& p : v) {
-        lo = std::min(lo, p.ts);
-        hi = std::max(hi, p.ts);
-    }
-    constexpr int kDigitBits = 11, kDigits = 3;
-    if (hi - lo >= (uint64_t{1} << (kDigitBits * kDigits))) {
-        std::stable_sort(v.begin(), v.end(), [](const Pending& a, const Pending& b) { return a.ts < b.ts; });
-        return;
-    }
-    scratch.resize(v.size());
-    std::array<uint32_t, 1u << kDigitBits> count{};
-    for (int d = 0; d < kDigits; ++d) {
-        const int shift = d * kDigitBits;
-        count.fill(0);
-        for (const Pending& p : v) ++count[((p.ts - lo) >> shift) & ((1u << kDigitBits) - 1)];
-        uint32_t sum = 0;
-        for (uint32_t& c : count) {
-            const uint32_t n = c;
-            c = sum;
-            sum += n;
-        }
-        for (const Pending& p : v) scratch[count[((p.ts - lo) >> shift) & ((1u << kDigitBits) - 1)]++] = p;
-        v.swap(scratch);
-    }
-}
-
 uint64_t Probe::drain(uint64_t until_ns) {
     // Staged events reach the ring buffer a CPU's batch at a time, so records
     // from different CPUs arrive out of time order. A flush that finds every
@@ -389,7 +355,7 @@ uint64_t Probe::drain(uint64_t until_ns) {
         ring_released = true;
     }
     if (complete || until_ns == UINT64_MAX) delivered_until_ = std::max(delivered_until_, until_ns);
-    sort_by_time(order_, sort_scratch_);
+    core::sort_by_time(order_, sort_scratch_);
     held_next_.clear();
     for (const Pending& p : order_) {
         if (p.ts >= delivered_until_) {

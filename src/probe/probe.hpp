@@ -102,7 +102,6 @@ private:
     std::vector<RawEvent> backlog_;  // a large read, copied out to free the ring early
     std::vector<Pending> order_;     // drain's scratch
     std::vector<Pending> sort_scratch_;
-    static void sort_by_time(std::vector<Pending>& v, std::vector<Pending>& scratch);
     uint64_t bad_records_ = 0;
     int attached_ = 0;
     std::vector<int> prog_fds_;
