@@ -11,10 +11,4 @@ const volatile __u16 filter_ports[TT_MAX_PORT_FILTERS] = {};
 /* Wake the consumer only once this many bytes are waiting; it also polls on a timer. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
-
-/* Set by user space (through the mmapped .bss) once it has checked that it can
- * flush the staging batches on every CPU; until then, and for good if it cannot,
- * every event goes to the ring buffer on its own. */
-volatile __u32 use_staging = 0;
-
 #endif

@@ -39,7 +39,13 @@ struct {
 	__type(value, struct tt_stage);
 } stage SEC(".maps");
 
-/* When this CPU last forced a consumer wake-up (see submit_event). */
+/* Not load-time configuration (config.h) but a switch user space flips through
+ * the mmapped .bss once it has checked that it can flush the staging batches
+ * on every CPU; until then, and for good if it cannot, every event goes to the
+ * ring buffer on its own. */
+volatile __u32 use_staging = 0;
+
+/* When this CPU last forced a consumer wake-up (see wakeup_flag in helpers.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

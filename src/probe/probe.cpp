@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -11,7 +12,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <sched.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
@@ -222,12 +222,13 @@ void Probe::on_record(const uint8_t* data, uint32_t size) {
         ++bad_records_;
         return;
     }
-    for (uint32_t off = 0; off < size; off += TT_RINGBUF_RECORD_SIZE) {
-        const uint8_t* raw = data + off;
-        uint64_t ts = 0;
-        std::memcpy(&ts, raw + offsetof(tt_event, ts_ns), sizeof(ts));
-        order_.push_back(Pending{ts, raw});
-    }
+    for (uint32_t off = 0; off < size; off += TT_RINGBUF_RECORD_SIZE) add_pending(data + off);
+}
+
+void Probe::add_pending(const uint8_t* raw) {
+    uint64_t ts = 0;
+    std::memcpy(&ts, raw + offsetof(tt_event, ts_ns), sizeof(ts));
+    order_.push_back(Pending{ts, raw});
 }
 
 std::string Probe::map_ring() {
@@ -337,22 +338,22 @@ uint64_t Probe::drain(uint64_t until_ns) {
     const bool complete = flush_staged();
     // Events held from earlier drains first: ties keep arrival order.
     order_.clear();
-    for (const RawEvent& h : held_) order_.push_back(Pending{0, h.data()});
-    for (Pending& p : order_) std::memcpy(&p.ts, p.raw + offsetof(tt_event, ts_ns), sizeof(p.ts));
+    for (const RawEvent& h : held_) add_pending(h.data());
     const size_t from_held = order_.size();
     const uint64_t ring_start = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
     const uint64_t ring_end = read_ring();
-    bool ring_released = false;
-    if (ring_end - ring_start > ring_size_ / 4) {
-        // A backlog (the tracer fell behind): delivering it takes a while, and the
-        // ring must not stay full meanwhile. Copy it out and release it now.
-        backlog_.resize(order_.size() - from_held);
+    // A backlog (the tracer fell behind): delivering it takes a while, and the
+    // ring must not stay full meanwhile. Copy it out and release it now; the
+    // copy lives only for this drain, so the memory goes back afterwards.
+    std::vector<RawEvent> backlog;
+    const bool ring_released = ring_end - ring_start > ring_size_ / 4;
+    if (ring_released) {
+        backlog.resize(order_.size() - from_held);
         for (size_t i = from_held; i < order_.size(); ++i) {
-            std::memcpy(backlog_[i - from_held].data(), order_[i].raw, TT_RINGBUF_RECORD_SIZE);
-            order_[i].raw = backlog_[i - from_held].data();
+            std::memcpy(backlog[i - from_held].data(), order_[i].raw, TT_RINGBUF_RECORD_SIZE);
+            order_[i].raw = backlog[i - from_held].data();
         }
         __atomic_store_n(consumer_pos_, ring_end, __ATOMIC_RELEASE);
-        ring_released = true;
     }
     if (complete || until_ns == UINT64_MAX) delivered_until_ = std::max(delivered_until_, until_ns);
     core::sort_by_time(order_, sort_scratch_);
@@ -376,7 +377,6 @@ uint64_t Probe::drain(uint64_t until_ns) {
     // Published once per drain, not per record (every reservation reads it), and
     // only now: the events were read in place.
     if (!ring_released) __atomic_store_n(consumer_pos_, ring_end, __ATOMIC_RELEASE);
-    if (ring_released) std::vector<RawEvent>().swap(backlog_);  // rare: give the memory back
     return delivered_until_;
 }
 

@@ -75,7 +75,8 @@ private:
     void unmap_ring();
     uint64_t read_ring();
     void on_record(const uint8_t* data, uint32_t size);
-    bool flush_staged();  // true if every CPU's staged events are in the ring buffer
+    void add_pending(const uint8_t* raw);  // one event, in the ring or in held_, to order_
+    bool flush_staged();                   // true if every CPU's staged events are in the ring buffer
 
     tcptrail_bpf* skel_ = nullptr;
     // The ring buffer, mapped: the consumer position (ours to write), the
@@ -95,12 +96,11 @@ private:
     using RawEvent = std::array<uint8_t, TT_RINGBUF_RECORD_SIZE>;
     struct Pending {
         uint64_t ts;
-        const uint8_t* raw;  // in the ring buffer, or in held_
+        const uint8_t* raw;  // in the ring buffer, in held_, or in a drain's backlog copy
     };
     std::vector<RawEvent> held_;  // read, but stamped after what drain could deliver
     std::vector<RawEvent> held_next_;
-    std::vector<RawEvent> backlog_;  // a large read, copied out to free the ring early
-    std::vector<Pending> order_;     // drain's scratch
+    std::vector<Pending> order_;  // drain's scratch
     std::vector<Pending> sort_scratch_;
     uint64_t bad_records_ = 0;
     int attached_ = 0;
