@@ -307,6 +307,7 @@ void Tracker::on_state(const tt_event& e) {
             set_owner(*c, e);  // connect() runs in the connecting task
         } else if (from == TT_LISTEN && to == TT_SYN_RECV) {
             c = &create(e, Role::Server, false);
+            note_recent_child(*c);
             if (auto it = synack_notes_.find(tuple_of_conn(*c)); it != synack_notes_.end()) {
                 extra_of(*c).first_synack_us = it->second.first_synack_us;
                 synack_notes_.erase(it);
@@ -407,6 +408,50 @@ bool Tracker::adopt_early_child(const tt_event& e) {
         std::memcpy(first.raddr, e.raddr, sizeof(first.raddr));
         on_state(first);
         return true;
+    }
+    return false;
+}
+
+namespace {
+
+// Equal tuples give equal keys: the interned local side (family, address, netns),
+// the ports and the remote address.
+uint64_t child_key(uint32_t local, uint16_t lport, uint16_t rport, const std::array<uint8_t, 16>& raddr) {
+    uint64_t r[2];
+    std::memcpy(r, raddr.data(), sizeof(r));
+    uint64_t k = (static_cast<uint64_t>(local) << 32) | (static_cast<uint64_t>(lport) << 16) | rport;
+    k = (k ^ r[0]) * 0x9E3779B97F4A7C15ULL;
+    return (k ^ r[1]) * 0x9E3779B97F4A7C15ULL;
+}
+
+}  // namespace
+
+void Tracker::note_recent_child(const Conn& c) {
+    recent_children_[recent_children_next_] = RecentChild{child_key(c.local, c.lport, c.rport, c.raddr), c.cookie};
+    recent_children_next_ = (recent_children_next_ + 1) & (kRecentChildren - 1);
+}
+
+// Two CPUs can each take a request's final ACK (the ACK and the first data, say)
+// and each clone a child from it. The one that loses the race to hash its child
+// closes that child from SYN_RECV at once: it was never a connection, its
+// sibling with the same tuple is. Two sockets with one tuple alive at the same
+// time can only be such a pair. Checked when the closed child is released, by
+// when the sibling has certainly been seen (on 6.1 its events may come later).
+bool Tracker::lost_race_to_sibling(const Conn& c) const {
+    if (c.role != Role::Server || c.partial || c.first_state_count != 2 || c.first_states[0] != TT_SYN_RECV ||
+        c.first_states[1] != TT_CLOSE || !c.extra)
+        return false;
+    const uint64_t end_ns = c.extra->end_ns;
+    const uint64_t key = child_key(c.local, c.lport, c.rport, c.raddr);
+    for (const RecentChild& r : recent_children_) {
+        if (r.key != key || r.cookie == c.cookie || r.cookie == 0) continue;
+        const Slot s = conns_.find(r.cookie);
+        if (s == kNoSlot) continue;
+        const Conn& sib = conns_.at(s);
+        const bool same_tuple =
+            sib.local == c.local && sib.lport == c.lport && sib.rport == c.rport && sib.raddr == c.raddr;
+        const bool overlap = sib.start_ns <= end_ns && (!sib.closed || sib.extra->end_ns >= c.start_ns);
+        if (sib.role == Role::Server && sib.id != c.id && same_tuple && overlap) return true;
     }
     return false;
 }
@@ -680,6 +725,10 @@ ConnRecord& Tracker::record_of(const Conn& c) {
 }
 
 void Tracker::finalize(const Conn& c, bool still_open, uint64_t now_ns) {
+    if (!still_open && lost_race_to_sibling(c)) {
+        ++stats_.duplicate_children;
+        return;
+    }
     ConnRecord& r = record_of(c);
     r.open = still_open;
 

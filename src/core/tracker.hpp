@@ -54,6 +54,8 @@ struct TrackerStats {
     uint64_t records = 0;
     uint64_t filtered = 0;
     uint64_t evicted = 0;
+    // Child sockets that lost the race for their request (lost_race_to_sibling()): not reported.
+    uint64_t duplicate_children = 0;
 };
 
 class Tracker : public EventStream {
@@ -181,6 +183,10 @@ private:
         uint64_t first_synack_us;
         uint64_t seen_ns;
     };
+    struct RecentChild {
+        uint64_t key = 0;  // child_key() of its tuple
+        uint64_t cookie = 0;
+    };
 
     void on_state(const tt_event& e);
     void on_retransmit(const tt_event& e);
@@ -190,6 +196,8 @@ private:
     void on_existing(const tt_event& e);
     void on_netstat(const tt_event& e);
     bool adopt_early_child(const tt_event& e);
+    void note_recent_child(const Conn& c);
+    bool lost_race_to_sibling(const Conn& c) const;
     void reconcile_with_final_snapshot(const tt_event& end);
 
     Conn* find(uint64_t cookie);
@@ -242,6 +250,11 @@ private:
     static constexpr size_t kMaxEarlyChildren = 4096;
     std::deque<tt_event> early_children_;  // LISTEN -> SYN_RECV seen before the child had its cookie
     std::deque<std::pair<uint64_t, uint64_t>> close_wait_watch_;  // (cookie, entered CLOSE_WAIT)
+    // The latest passive children, oldest overwritten first: where a child that
+    // lost the race for its request looks for the sibling that won it.
+    static constexpr size_t kRecentChildren = 4096;  // a power of two
+    std::vector<RecentChild> recent_children_ = std::vector<RecentChild>(kRecentChildren);
+    size_t recent_children_next_ = 0;
     Slot lru_oldest_ = kNoSlot;
     Slot lru_newest_ = kNoSlot;
     uint64_t unreported_evictions_ = 0;

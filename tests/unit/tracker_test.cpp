@@ -141,6 +141,71 @@ TEST_F(TrackerTest, ChildWhoseFirstEventCarriesTheListenersCookieIsOneServerReco
     EXPECT_TRUE(r.open);
 }
 
+// Two CPUs each took the request's final ACK and cloned a child; the loser of
+// the race to hash it closes its child from SYN_RECV at once (seen on 6.1 and 6.18).
+TEST_F(TrackerTest, ChildThatLostTheRaceForItsRequestIsNotAConnection) {
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    SocketScript winner(2, 8080, 51000), loser(3, 8080, 51000);
+    feed(winner.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(loser.state(TT_LISTEN, TT_SYN_RECV, 5.001));
+    feed(winner.state(TT_SYN_RECV, TT_ESTABLISHED, 5.002));
+    feed(loser.state(TT_SYN_RECV, TT_CLOSE, 5.003));
+    feed(SocketScript::in_task(winner.simple(TT_EV_ACCEPT, TT_ESTABLISHED, 6), 501, "worker"));
+    SocketScript other(4, 8080, 52000);  // moves event time past the loser's grace
+    feed(other.state(TT_LISTEN, TT_SYN_RECV, 30));
+    end();
+    ASSERT_EQ(out.conns.size(), 2u);
+    EXPECT_EQ(out.conns[0].tuple.rport, 51000);
+    EXPECT_EQ(names(out.conns[0]), (std::vector<std::string>{"SYN_RECV", "ESTABLISHED"}));
+    EXPECT_EQ(out.conns[0].pid, 501u);
+    EXPECT_TRUE(out.conns[0].open);
+    EXPECT_EQ(out.conns[1].tuple.rport, 52000);
+    EXPECT_EQ(tracker->stats().duplicate_children, 1u);
+}
+
+TEST_F(TrackerTest, RaceLoserOn61ClosingBeforeTheWinnerIsEstablishedIsNotAConnection) {
+    // Linux 6.1: both children's LISTEN -> SYN_RECV carry the listener's cookie;
+    // the loser's CLOSE comes before the winner's next event.
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    SocketScript early(1, 8080, 0);
+    feed(early.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(early.state(TT_LISTEN, TT_SYN_RECV, 5.001));
+    SocketScript winner(2, 8080, 51000), loser(3, 8080, 51000);
+    feed(loser.state(TT_SYN_RECV, TT_CLOSE, 5.002));
+    feed(winner.state(TT_SYN_RECV, TT_ESTABLISHED, 5.003));
+    feed(winner.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 20));
+    feed(winner.state(TT_CLOSE_WAIT, TT_LAST_ACK, 21));
+    feed(winner.state(TT_LAST_ACK, TT_CLOSE, 22));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(names(out.conns[0]),
+              (std::vector<std::string>{"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSE"}));
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Remote);
+    EXPECT_EQ(tracker->stats().duplicate_children, 1u);
+}
+
+TEST_F(TrackerTest, ChildClosedFromSynRecvWithoutALiveTwinIsStillReported) {
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    // An earlier connection on the same tuple, closed before the next child was born.
+    SocketScript before(2, 8080, 51000);
+    feed(before.state(TT_LISTEN, TT_SYN_RECV, 1));
+    feed(before.state(TT_SYN_RECV, TT_ESTABLISHED, 1.001));
+    feed(before.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 2));
+    feed(before.state(TT_CLOSE_WAIT, TT_LAST_ACK, 2.1));
+    feed(before.state(TT_LAST_ACK, TT_CLOSE, 2.2));
+    SocketScript child(3, 8080, 51000);
+    feed(child.state(TT_LISTEN, TT_SYN_RECV, 3));
+    feed(child.state(TT_SYN_RECV, TT_CLOSE, 3.5));
+    end();
+    ASSERT_EQ(out.conns.size(), 2u);
+    EXPECT_EQ(names(out.conns[1]), (std::vector<std::string>{"SYN_RECV", "CLOSE"}));
+    EXPECT_EQ(out.conns[1].closed_by, ClosedBy::Timeout);
+    EXPECT_EQ(tracker->stats().duplicate_children, 0u);
+}
+
 TEST_F(TrackerTest, NeverAcceptedServerFallsBackToListenerOwner) {
     SocketScript l(1, 8080, 0);
     feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
