@@ -55,6 +55,31 @@ def test_handshake_ack_dropped_synack_retransmitted(rig, tracer):
                           between=dict(handshake_us=(1, 100000))))
 
 
+def test_synack_dropped(rig, tracer):
+    """The server's first SYN-ACK is lost on the way to the client: both ends time out
+    and retransmit (the client its SYN, the server its SYN-ACK) about 1 s later."""
+    port = rig.free_port()
+    rig.nft_drop_once("cli", "synack", "tcp sport %d tcp flags & (syn|ack) == syn|ack" % port, key="tcp sport")
+    t = tracer()
+    pair = run_exchange(rig, port)
+    res = t.stop()
+    assert rig.nft_counter("cli", "synack_drop") == 1
+    # Which retransmission completes the handshake is a race: the kernel's own
+    # counters say what happened, and the records must say the same.
+    cli_rtx = snmp_tcp(rig, "cli")["RetransSegs"]
+    srv_rtx = snmp_tcp(rig, "srv")["RetransSegs"]
+    assert cli_rtx <= 1 and 1 <= srv_rtx <= 2 and cli_rtx + srv_rtx >= 1, (cli_rtx, srv_rtx)
+    assert pair.connected["connect_s"] >= 0.9
+    with soft() as s:
+        s(check_conn, res, client_record(res, rig, port), "client (first SYN-ACK lost)",
+          **client_fields(rig, pair, port, states_any=ACTIVE_CLOSE_STATES, closed_by="local", error=None,
+                          **no_counters(syn_retrans=cli_rtx), between=dict(handshake_us=(900000, 3000000))))
+        # The server's handshake runs from its first SYN-ACK, sent ~1 s before the ACK.
+        s(check_conn, res, server_record(res, rig, port), "server (SYN-ACK retransmitted)",
+          **server_fields(rig, pair, port, states=PASSIVE_CLOSE_STATES, closed_by="remote",
+                          **no_counters(synack_retrans=srv_rtx), between=dict(handshake_us=(900000, 3000000))))
+
+
 def test_connection_refused(rig, tracer):
     port = rig.free_port()  # nothing listens there
     rig.nft_count("cli", "rst", "tcp sport %d tcp flags & rst == rst" % port)
