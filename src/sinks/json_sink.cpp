@@ -1,6 +1,8 @@
 #include "sinks/json_sink.hpp"
 
+#include <array>
 #include <cstring>
+#include <string>
 
 #include "core/tcp_state.hpp"
 #include "sinks/json_writer.hpp"
@@ -8,6 +10,30 @@
 namespace tcptrail::sinks {
 
 namespace {
+
+// In --events output a socket's tuple is repeated by each of its events and by
+// its record: its JSON text is formatted once and kept in a small direct-mapped
+// cache. Records alone never repeat one, so they only use what events left.
+class TupleTextCache {
+public:
+    // The cached text, made now if missing.
+    std::string_view get(const core::SocketTuple& t);
+    // The cached text, or empty.
+    std::string_view find(const core::SocketTuple& t) {
+        const Entry& e = entries_[slot(t)];
+        return e.valid && e.tuple == t ? std::string_view(e.text) : std::string_view();
+    }
+
+private:
+    struct Entry {
+        core::SocketTuple tuple;
+        bool valid = false;
+        std::string text;
+    };
+    static constexpr size_t kEntries = 256;  // a power of two
+    static size_t slot(const core::SocketTuple& t);
+    std::array<Entry, kEntries> entries_;
+};
 
 void tuple_fields(JsonWriter& w, const core::SocketTuple& t) {
     w.key("family").num(t.family);
@@ -21,6 +47,31 @@ void tuple_fields(JsonWriter& w, const core::SocketTuple& t) {
     w.key("rport").num(t.rport);
     w.key("netns").num(t.netns);
 }
+
+size_t TupleTextCache::slot(const core::SocketTuple& t) {
+    uint64_t r[2];
+    std::memcpy(r, t.raddr.data(), sizeof(r));
+    uint64_t h = (static_cast<uint64_t>(t.lport) << 48) ^ (static_cast<uint64_t>(t.rport) << 32) ^ t.netns;
+    h = (h ^ r[0] ^ r[1]) * 0x9E3779B97F4A7C15ULL;
+    return (h >> 56) & (kEntries - 1);
+}
+
+std::string_view TupleTextCache::get(const core::SocketTuple& t) {
+    Entry& e = entries_[slot(t)];
+    if (!e.valid || !(e.tuple == t)) {
+        fmt::memory_buffer text;
+        JsonWriter w(text);
+        tuple_fields(w, t);
+        e.text.assign(text.data(), text.size());
+        e.tuple = t;
+        e.valid = true;
+    }
+    return e.text;
+}
+
+// Per thread: the sinks of one tracer run on one thread, and the cache only
+// saves formatting (the output is the same with or without it).
+thread_local TupleTextCache tuple_text_cache;
 
 void owner_fields(JsonWriter& w, const core::ConnRecord& r) {
     w.key("pid").opt(r.pid);
@@ -56,7 +107,11 @@ void time_field(JsonWriter& w, const TimeBase& time, std::string_view name, uint
 void write_conn_json(JsonWriter& w, const core::ConnRecord& r, const TimeBase& time) {
     w.raw("{\"type\":\"conn\"");
     w.key("id").num(r.id);
-    tuple_fields(w, r.tuple);
+    if (std::string_view cached = tuple_text_cache.find(r.tuple); !cached.empty()) {
+        w.raw(cached);
+    } else {
+        tuple_fields(w, r.tuple);
+    }
     w.key("cgroup_id").num(r.cgroup_id);
     w.key("role").plain(core::role_name(r.role));
     owner_fields(w, r);
@@ -114,7 +169,7 @@ void write_event_json(JsonWriter& w, const core::EventRecord& ev, const TimeBase
         w.null();
     }
     time_field(w, time, "time", e.ts_ns);
-    tuple_fields(w, core::tuple_of(e));
+    w.raw(tuple_text_cache.get(core::tuple_of(e)));
     if (e.type == TT_EV_STATE) {
         w.key("old_state").plain(core::state_name(e.old_state));
         w.key("new_state").plain(core::state_name(e.new_state));
