@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -102,6 +103,13 @@ MetricsServer::MetricsServer(const ListenAddress& addr) : impl_(std::make_unique
         res.set_content(*text, "text/plain; version=0.0.4; charset=utf-8");
     });
     http.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kIndex, "text/html"); });
+    // cpp-httplib's default is SO_REUSEPORT, under which a second tcptrail on the
+    // same port would bind too and take half the scrapes. SO_REUSEADDR only lets
+    // a restart bind beside the last run's TIME_WAIT connections.
+    http.set_socket_options([](socket_t sock) {
+        const int yes = 1;
+        (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     if (!http.bind_to_port(addr.host, addr.port)) {
         throw ServerError(
             fmt::format("--metrics {}: cannot listen there (address in use, or not an address of "

@@ -214,6 +214,18 @@ def test_bad_metrics_options_and_busy_port():
                                              "an address of this host)" % addr], p.stderr
 
 
+def test_second_tracer_on_the_same_metrics_port_is_refused(mtracer):
+    # Sharing the port (SO_REUSEPORT) would split the scrapes between the two.
+    t = mtracer("--port", 1)
+    p = subprocess.run([tcptrail_bin(), "--metrics", "127.0.0.1:%d" % t.port, "--duration", "1"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert p.stderr.strip().splitlines() == ["tcptrail: --metrics 127.0.0.1:%d: cannot listen there (address in "
+                                             "use, or not an address of this host)" % t.port], p.stderr
+    t.scrape()
+    assert t.stop().returncode == 0
+
+
 def test_sigterm_stops_the_server_promptly(mtracer):
     t = mtracer("--port", 1)
     t.scrape()
