@@ -394,20 +394,27 @@ import socket, sys, threading, time
 port, seconds, rate = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", port)); ls.listen(512)
+served = [0]
 def serve():
     while True:
         c, _ = ls.accept()
         while c.recv(4096):
             pass
         c.close()
+        served[0] += 1
 threading.Thread(target=serve, daemon=True).start()
 n, t0 = 0, time.monotonic()
 while time.monotonic() - t0 < seconds:
     c = socket.create_connection(("127.0.0.1", port)); c.sendall(b"x"); c.close()
     n += 1
     time.sleep(max(0.0, t0 + n / rate - time.monotonic()))
-time.sleep(0.5)
-print("conns=%d seconds=%.2f" % (n, time.monotonic() - t0))
+elapsed = time.monotonic() - t0
+# Exiting with connections not yet served would reset them: wait for the server.
+deadline = time.monotonic() + 20
+while served[0] < n and time.monotonic() < deadline:
+    time.sleep(0.05)
+assert served[0] == n, (served[0], n)
+print("conns=%d seconds=%.2f" % (n, elapsed))
 """
 
 
