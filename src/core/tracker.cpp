@@ -433,15 +433,17 @@ void Tracker::note_recent_child(const Conn& c) {
 
 // Two CPUs can each take a request's final ACK (the ACK and the first data, say)
 // and each clone a child from it. The one that loses the race to hash its child
-// closes that child from SYN_RECV at once: it was never a connection, its
+// closes that child from SYN_RECV at once; with SYN cookies it frees the child
+// with no state change at all. Either way it was never a connection: its
 // sibling with the same tuple is. Two sockets with one tuple alive at the same
-// time can only be such a pair. Checked when the closed child is released, by
-// when the sibling has certainly been seen (on 6.1 its events may come later).
+// time can only be such a pair. Checked when the child is released, by when
+// the sibling has certainly been seen (on 6.1 its events may come later).
 bool Tracker::lost_race_to_sibling(const Conn& c) const {
-    if (c.role != Role::Server || c.partial || c.first_state_count != 2 || c.first_states[0] != TT_SYN_RECV ||
-        c.first_states[1] != TT_CLOSE || !c.extra)
-        return false;
-    const uint64_t end_ns = c.extra->end_ns;
+    if (c.role != Role::Server || c.partial || c.first_states[0] != TT_SYN_RECV) return false;
+    const bool closed_at_once = c.first_state_count == 2 && c.first_states[1] == TT_CLOSE && !c.end_unobserved;
+    const bool never_moved = c.first_state_count == 1;  // still open, or gone with no CLOSE seen
+    if (!closed_at_once && !never_moved) return false;
+    const uint64_t end_ns = closed_at_once ? c.extra->end_ns : UINT64_MAX;
     const uint64_t key = child_key(c.local, c.lport, c.rport, c.raddr);
     for (const RecentChild& r : recent_children_) {
         if (r.key != key || r.cookie == c.cookie || r.cookie == 0) continue;
@@ -451,7 +453,10 @@ bool Tracker::lost_race_to_sibling(const Conn& c) const {
         const bool same_tuple =
             sib.local == c.local && sib.lport == c.lport && sib.rport == c.rport && sib.raddr == c.raddr;
         const bool overlap = sib.start_ns <= end_ns && (!sib.closed || sib.extra->end_ns >= c.start_ns);
-        if (sib.role == Role::Server && sib.id != c.id && same_tuple && overlap) return true;
+        // The sibling won: it went on past SYN_RECV.
+        if (sib.role == Role::Server && sib.id != c.id && same_tuple && overlap && sib.first_state_count > 1 &&
+            sib.first_states[1] != TT_CLOSE)
+            return true;
     }
     return false;
 }
@@ -725,7 +730,7 @@ ConnRecord& Tracker::record_of(const Conn& c) {
 }
 
 void Tracker::finalize(const Conn& c, bool still_open, uint64_t now_ns) {
-    if (!still_open && lost_race_to_sibling(c)) {
+    if (lost_race_to_sibling(c)) {
         ++stats_.duplicate_children;
         return;
     }

@@ -186,6 +186,47 @@ TEST_F(TrackerTest, RaceLoserOn61ClosingBeforeTheWinnerIsEstablishedIsNotAConnec
     EXPECT_EQ(tracker->stats().duplicate_children, 1u);
 }
 
+// With SYN cookies the loser frees its child with no state change at all.
+TEST_F(TrackerTest, CookieChildFreedWithoutAStateChangeBesideItsTwinIsNotAConnection) {
+    SocketScript l(1, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
+    SocketScript winner(2, 8080, 51000), loser(3, 8080, 51000), other(4, 8080, 52000);
+    feed(winner.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(loser.state(TT_LISTEN, TT_SYN_RECV, 5.001));
+    feed(winner.state(TT_SYN_RECV, TT_ESTABLISHED, 5.002));
+    feed(other.state(TT_LISTEN, TT_SYN_RECV, 6));  // a child still in SYN_RECV (TCP Fast Open, say), no twin
+    // The exit snapshot no longer finds the loser.
+    tt_event snap = winner.simple(TT_EV_EXISTING, TT_ESTABLISHED, 100);
+    snap.flags = TT_F_FINAL;
+    feed(snap);
+    tt_event snap_other = other.simple(TT_EV_EXISTING, TT_SYN_RECV, 100);
+    snap_other.flags = TT_F_FINAL;
+    feed(snap_other);
+    tt_event marker{};
+    marker.type = TT_EV_EXISTING;
+    marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+    marker.ts_ns = snap.ts_ns;
+    feed(marker);
+    end();
+    ASSERT_EQ(out.conns.size(), 2u);
+    EXPECT_EQ(out.conns[0].tuple.rport, 51000);
+    EXPECT_EQ(names(out.conns[0]), (std::vector<std::string>{"SYN_RECV", "ESTABLISHED"}));
+    EXPECT_TRUE(out.conns[0].open);
+    EXPECT_EQ(out.conns[1].tuple.rport, 52000);
+    EXPECT_EQ(names(out.conns[1]), (std::vector<std::string>{"SYN_RECV"}));
+    EXPECT_TRUE(out.conns[1].open);
+    EXPECT_EQ(tracker->stats().duplicate_children, 1u);
+}
+
+TEST_F(TrackerTest, TwoChildrenThatNeverWentOnDoNotHideEachOther) {
+    SocketScript a(2, 8080, 51000), b(3, 8080, 51000);
+    feed(a.state(TT_LISTEN, TT_SYN_RECV, 5));
+    feed(b.state(TT_LISTEN, TT_SYN_RECV, 5.001));
+    end();
+    EXPECT_EQ(out.conns.size(), 2u);
+    EXPECT_EQ(tracker->stats().duplicate_children, 0u);
+}
+
 TEST_F(TrackerTest, ChildClosedFromSynRecvWithoutALiveTwinIsStillReported) {
     SocketScript l(1, 8080, 0);
     feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 500, "srv"));
