@@ -68,7 +68,7 @@ def test_synack_dropped(rig, tracer):
     # counters say what happened, and the records must say the same.
     cli_rtx = snmp_tcp(rig, "cli")["RetransSegs"]
     srv_rtx = snmp_tcp(rig, "srv")["RetransSegs"]
-    assert cli_rtx <= 1 and 1 <= srv_rtx <= 2 and cli_rtx + srv_rtx >= 1, (cli_rtx, srv_rtx)
+    assert cli_rtx <= 1 and 1 <= srv_rtx <= 2, (cli_rtx, srv_rtx)
     assert pair.connected["connect_s"] >= 0.9
     with soft() as s:
         s(check_conn, res, client_record(res, rig, port), "client (first SYN-ACK lost)",

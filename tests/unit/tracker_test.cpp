@@ -29,6 +29,20 @@ protected:
     void make() { tracker = std::make_unique<core::Tracker>(out, opts); }
     void feed(const tt_event& e) { tracker->on_event(e); }
     void end() { tracker->finish(UINT64_MAX); }
+
+    // The exit snapshot: each socket it still finds, then its end marker.
+    static tt_event found_at_exit(const SocketScript& s, uint8_t state, double t_ms) {
+        tt_event e = s.simple(TT_EV_EXISTING, state, t_ms);
+        e.flags = TT_F_FINAL;
+        return e;
+    }
+    void end_of_snapshot(uint64_t ts_ns) {
+        tt_event marker{};
+        marker.type = TT_EV_EXISTING;
+        marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+        marker.ts_ns = ts_ns;
+        feed(marker);
+    }
 };
 
 TEST_F(TrackerTest, ClientActiveCloseIsLocalWithTimeWaitAndPayloadBytes) {
@@ -196,17 +210,10 @@ TEST_F(TrackerTest, CookieChildFreedWithoutAStateChangeBesideItsTwinIsNotAConnec
     feed(winner.state(TT_SYN_RECV, TT_ESTABLISHED, 5.002));
     feed(other.state(TT_LISTEN, TT_SYN_RECV, 6));  // a child still in SYN_RECV (TCP Fast Open, say), no twin
     // The exit snapshot no longer finds the loser.
-    tt_event snap = winner.simple(TT_EV_EXISTING, TT_ESTABLISHED, 100);
-    snap.flags = TT_F_FINAL;
+    const tt_event snap = found_at_exit(winner, TT_ESTABLISHED, 100);
     feed(snap);
-    tt_event snap_other = other.simple(TT_EV_EXISTING, TT_SYN_RECV, 100);
-    snap_other.flags = TT_F_FINAL;
-    feed(snap_other);
-    tt_event marker{};
-    marker.type = TT_EV_EXISTING;
-    marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-    marker.ts_ns = snap.ts_ns;
-    feed(marker);
+    feed(found_at_exit(other, TT_SYN_RECV, 100));
+    end_of_snapshot(snap.ts_ns);
     end();
     ASSERT_EQ(out.conns.size(), 2u);
     EXPECT_EQ(out.conns[0].tuple.rport, 51000);
@@ -596,15 +603,10 @@ TEST_F(TrackerTest, SocketGoneAtExitWithItsCloseLostIsReportedEndedNotOpen) {
         feed(SocketScript::in_task(s->state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
         feed(s->state(TT_SYN_SENT, TT_ESTABLISHED, 1));
     }
-    tt_event snap = alive.simple(TT_EV_EXISTING, TT_ESTABLISHED, 100);
-    snap.flags = TT_F_FINAL;
+    const tt_event snap = found_at_exit(alive, TT_ESTABLISHED, 100);
     feed(busy.state(TT_ESTABLISHED, TT_FIN_WAIT1, 101));  // changed after the snapshot: not judged by it
     feed(snap);
-    tt_event marker{};
-    marker.type = TT_EV_EXISTING;
-    marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-    marker.ts_ns = snap.ts_ns;
-    feed(marker);
+    end_of_snapshot(snap.ts_ns);
     end();
     ASSERT_EQ(out.conns.size(), 3u);
     EXPECT_EQ(out.conns[0].tuple.lport, 40001);
@@ -623,11 +625,7 @@ TEST_F(TrackerTest, SocketsGoneAtExitAreReportedInTheOrderFirstSeen) {
         SocketScript s(cookies[i], static_cast<uint16_t>(40001 + i), 80);
         feed(SocketScript::in_task(s.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "c"));
     }
-    tt_event marker{};
-    marker.type = TT_EV_EXISTING;
-    marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-    marker.ts_ns = SocketScript(1, 1, 1).base(TT_EV_STATE, 100).ts_ns;
-    feed(marker);
+    end_of_snapshot(SocketScript(1, 1, 1).base(TT_EV_STATE, 100).ts_ns);
     end();
     ASSERT_EQ(out.conns.size(), cookies.size());
     for (size_t i = 0; i < cookies.size(); ++i) {
