@@ -75,8 +75,8 @@ CheckReport check_system() {
     } else {
         add(Status::Missing, "BPF ring buffer (5.8+)", "or not permitted: run as root");
     }
-    add(geteuid() == 0 ? Status::Ok : Status::Degraded,
-        geteuid() == 0 ? "running as root" : "not root", geteuid() == 0 ? "" : "needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)");
+    add(geteuid() == 0 ? Status::Ok : Status::Degraded, geteuid() == 0 ? "running as root" : "not root",
+        geteuid() == 0 ? "" : "needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)");
 
     // The real test: load and attach everything, then detach.
     NullHandler sink;
@@ -95,7 +95,8 @@ CheckReport check_system() {
     if (existing.problems.empty()) {
         add(Status::Ok, fmt::format("sock_diag: {} existing TCP sockets visible", existing.events.size()));
     } else {
-        add(Status::Degraded, "sock_diag", existing.problems.front() + ": connections from before the start are seen only when they change");
+        add(Status::Degraded, "sock_diag",
+            existing.problems.front() + ": connections from before the start are seen only when they change");
     }
     return r;
 }

@@ -2,11 +2,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -49,39 +53,64 @@ std::vector<NetnsRef> list_network_namespaces() {
     return out;
 }
 
-std::string in_network_namespace(const NetnsRef& ns, const std::function<std::string()>& work, bool& gone) {
+namespace {
+
+uint64_t thread_netns_ino() {
+    struct stat st {};
+    return ::stat("/proc/thread-self/ns/net", &st) == 0 ? st.st_ino : 0;
+}
+
+// Moves the calling thread into `ns` unless it is there already (`current`).
+// Returns why not, or "" once inside.
+std::string enter(const NetnsRef& ns, uint64_t& current, bool& gone) {
     gone = false;
-    std::string result;
-    struct stat own {};
-    const bool is_own = ::stat("/proc/self/ns/net", &own) == 0 && own.st_ino == ns.ino;
-    std::thread worker([&] {
-        if (!is_own) {
-            const int nsfd = ::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (nsfd < 0) {
-                gone = errno == ENOENT || errno == ESRCH;
-                result = fmt::format("cannot enter network namespace {}: {}", ns.ino, std::strerror(errno));
-                return;
-            }
-            // A /proc/PID path may name another namespace by now (the pid was reused).
-            struct stat st {};
-            if (::fstat(nsfd, &st) != 0 || st.st_ino != ns.ino) {
-                gone = true;
-                result = fmt::format("cannot enter network namespace {}: it is gone", ns.ino);
-                ::close(nsfd);
-                return;
-            }
-            const int rc = setns(nsfd, CLONE_NEWNET);
-            const int err = errno;
-            ::close(nsfd);
-            if (rc != 0) {
-                result = fmt::format("cannot enter network namespace {}: {}", ns.ino, std::strerror(err));
-                return;
-            }
+    if (current == ns.ino) return {};
+    const int nsfd = ::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) {
+        gone = errno == ENOENT || errno == ESRCH;
+        return fmt::format("cannot enter network namespace {}: {}", ns.ino, std::strerror(errno));
+    }
+    // A /proc/PID path may name another namespace by now (the pid was reused).
+    struct stat st {};
+    if (::fstat(nsfd, &st) != 0 || st.st_ino != ns.ino) {
+        gone = true;
+        ::close(nsfd);
+        return fmt::format("cannot enter network namespace {}: it is gone", ns.ino);
+    }
+    const int rc = setns(nsfd, CLONE_NEWNET);
+    const int err = errno;
+    ::close(nsfd);
+    if (rc != 0) return fmt::format("cannot enter network namespace {}: {}", ns.ino, std::strerror(err));
+    current = ns.ino;
+    return {};
+}
+
+}  // namespace
+
+std::vector<NamespaceResult> in_each_network_namespace(const std::vector<NetnsRef>& spaces,
+                                                       const std::function<std::string(size_t)>& work) {
+    std::vector<NamespaceResult> results(spaces.size());
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+        uint64_t current = thread_netns_ino();
+        for (size_t i = next++; i < spaces.size(); i = next++) {
+            NamespaceResult& r = results[i];
+            r.problem = enter(spaces[i], current, r.gone);
+            if (r.problem.empty()) r.problem = work(i);
         }
-        result = work();
-    });
-    worker.join();
-    return result;
+    };
+    const size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+    const size_t n_threads = std::min({spaces.size(), cpus, kMaxNamespaceThreads});
+    // Signals stay with the caller: an interrupted dump would look complete.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    std::vector<std::thread> threads;
+    threads.reserve(n_threads);
+    for (size_t t = 0; t < n_threads; ++t) threads.emplace_back(worker);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    for (std::thread& t : threads) t.join();
+    return results;
 }
 
 }  // namespace tcptrail::probe

@@ -2,6 +2,7 @@
 // sock_diag snapshots and the netstat sampler.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -21,10 +22,22 @@ bool all_digits(const char* s);
 // each once. Processes we may not inspect are skipped.
 std::vector<NetnsRef> list_network_namespaces();
 
-// Runs `work` on a short-lived thread inside `ns` (setns() changes only the calling
-// thread; sockets and /proc/thread-self/net stay in the namespace of their thread).
-// Returns work's result, or one line saying why the namespace could not be entered;
-// `gone` is set when it no longer exists at that path (its last process exited).
-std::string in_network_namespace(const NetnsRef& ns, const std::function<std::string()>& work, bool& gone);
+// How one namespace went: `problem` is one line saying why it could not be
+// entered or read, "" when work(i) ran and succeeded; `gone` is set when it no
+// longer exists at its path (its last process exited).
+struct NamespaceResult {
+    std::string problem;
+    bool gone = false;
+};
+// At most this many namespaces are worked on at once.
+constexpr size_t kMaxNamespaceThreads = 8;
+// Runs work(i) inside spaces[i] for every i, on a few short-lived threads
+// (setns() changes only the calling thread; sockets and /proc/thread-self/net
+// stay in the namespace of their thread). Several namespaces are read at once:
+// a sock_diag dump walks the kernel's whole socket hash once per namespace, so
+// on a host of many containers one after the other added up. work must be safe
+// to run concurrently for different i. Results are in the order of spaces.
+std::vector<NamespaceResult> in_each_network_namespace(const std::vector<NetnsRef>& spaces,
+                                                       const std::function<std::string(size_t)>& work);
 
 }  // namespace tcptrail::probe

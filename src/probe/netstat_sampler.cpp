@@ -42,17 +42,18 @@ std::string read_counters(uint64_t ino, core::NetstatCounters& out) {
 }  // namespace
 
 std::vector<tt_event> NetstatSampler::sample(uint64_t now_ns, std::vector<std::string>& notes) {
+    std::vector<NetnsRef> spaces = list_network_namespaces();
+    if (only_netns_) std::erase_if(spaces, [&](const NetnsRef& ns) { return ns.ino != only_netns_; });
+    std::vector<core::NetstatCounters> counters(spaces.size());
+    const std::vector<NamespaceResult> results =
+        in_each_network_namespace(spaces, [&](size_t i) { return read_counters(spaces[i].ino, counters[i]); });
     std::vector<tt_event> events;
-    for (const NetnsRef& ns : list_network_namespaces()) {
-        if (only_netns_ && ns.ino != only_netns_) continue;
-        core::NetstatCounters c{};
-        bool gone = false;
-        const std::string problem = in_network_namespace(
-            ns, [&] { return read_counters(ns.ino, c); }, gone);
-        if (problem.empty()) {
-            events.push_back(core::netstat_event(now_ns, static_cast<uint32_t>(ns.ino), c));
-        } else if (!gone && noted_.insert(ns.ino).second) {
-            notes.push_back(problem + " (its listen-queue counters are not sampled)");
+    for (size_t i = 0; i < spaces.size(); ++i) {
+        const NamespaceResult& r = results[i];
+        if (r.problem.empty()) {
+            events.push_back(core::netstat_event(now_ns, static_cast<uint32_t>(spaces[i].ino), counters[i]));
+        } else if (!r.gone && noted_.insert(spaces[i].ino).second) {
+            notes.push_back(r.problem + " (its listen-queue counters are not sampled)");
         }
     }
     return events;

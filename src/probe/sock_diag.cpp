@@ -23,9 +23,9 @@ namespace tcptrail::probe {
 
 namespace {
 
-constexpr uint32_t kAllFullSocketStates =
-    (1u << TT_ESTABLISHED) | (1u << TT_SYN_SENT) | (1u << TT_SYN_RECV) | (1u << TT_FIN_WAIT1) |
-    (1u << TT_FIN_WAIT2) | (1u << TT_CLOSE_WAIT) | (1u << TT_LAST_ACK) | (1u << TT_LISTEN) | (1u << TT_CLOSING);
+constexpr uint32_t kAllFullSocketStates = (1u << TT_ESTABLISHED) | (1u << TT_SYN_SENT) | (1u << TT_SYN_RECV) |
+                                          (1u << TT_FIN_WAIT1) | (1u << TT_FIN_WAIT2) | (1u << TT_CLOSE_WAIT) |
+                                          (1u << TT_LAST_ACK) | (1u << TT_LISTEN) | (1u << TT_CLOSING);
 
 struct Owner {
     uint32_t pid;
@@ -75,9 +75,25 @@ bool port_ok(const ProbeConfig& cfg, uint16_t lport, uint16_t rport) {
     return std::any_of(cfg.ports.begin(), cfg.ports.end(), [&](uint16_t p) { return p == lport || p == rport; });
 }
 
-// One inet_diag dump of `family` TCP sockets on `nl` (a socket in the target netns).
-bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg, uint64_t now_ns,
-                 const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
+// Asks for a dump of TCP sockets of `family`, or of both families with AF_UNSPEC.
+// Each dump walks the kernel's whole established hash, shared by IPv4 and IPv6,
+// so both families come from one walk: the older TCPDIAG_GETSOCK request does
+// that (the kernel still serves it, as inet_diag's compatibility path); the
+// SOCK_DIAG_BY_FAMILY request takes one family only.
+bool request_dump(int nl, uint8_t family) {
+    if (family == AF_UNSPEC) {
+        struct {
+            nlmsghdr nlh;
+            inet_diag_req req;
+        } msg{};
+        msg.nlh.nlmsg_len = sizeof(msg);
+        msg.nlh.nlmsg_type = TCPDIAG_GETSOCK;
+        msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        msg.req.idiag_family = AF_UNSPEC;
+        msg.req.idiag_states = kAllFullSocketStates;
+        msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+        return ::send(nl, &msg, sizeof(msg), 0) >= 0;
+    }
     struct {
         nlmsghdr nlh;
         inet_diag_req_v2 req;
@@ -89,12 +105,21 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
     msg.req.sdiag_protocol = IPPROTO_TCP;
     msg.req.idiag_states = kAllFullSocketStates;
     msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    if (::send(nl, &msg, sizeof(msg), 0) < 0) return false;
+    return ::send(nl, &msg, sizeof(msg), 0) >= 0;
+}
+
+// One inet_diag dump (see request_dump) on `nl`, a socket in the target netns.
+bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg, uint64_t now_ns,
+                 const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
+    if (!request_dump(nl, family)) return false;
 
     std::vector<char> buf(64 * 1024);
     for (;;) {
         ssize_t n = ::recv(nl, buf.data(), buf.size(), 0);
-        if (n < 0) return errno == EINTR ? true : false;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
         if (n == 0) return true;
         for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n));
              h = NLMSG_NEXT(h, n)) {
@@ -119,7 +144,8 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
             if (!port_ok(cfg, e.lport, e.rport) && m->idiag_state != TT_LISTEN) continue;
             std::memcpy(e.laddr, m->id.idiag_src, 16);
             std::memcpy(e.raddr, m->id.idiag_dst, 16);
-            e.cookie = static_cast<uint64_t>(m->id.idiag_cookie[0]) | (static_cast<uint64_t>(m->id.idiag_cookie[1]) << 32);
+            e.cookie =
+                static_cast<uint64_t>(m->id.idiag_cookie[0]) | (static_cast<uint64_t>(m->id.idiag_cookie[1]) << 32);
             if (auto it = owners.find(m->idiag_inode); m->idiag_inode && it != owners.end()) {
                 e.pid = it->second.pid;
                 std::strncpy(e.comm, it->second.comm.c_str(), sizeof(e.comm) - 1);
@@ -151,24 +177,18 @@ bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg,
     }
 }
 
-// Dumps one namespace's sockets through a netlink socket made inside it.
-std::string read_namespace(const NetnsRef& ns, const ProbeConfig& cfg, uint64_t now_ns,
+// Dumps the sockets of the namespace the calling thread is in.
+std::string read_namespace(uint64_t ino, const ProbeConfig& cfg, uint64_t now_ns,
                            const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
-    auto dump = [&]() -> std::string {
-        int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-        if (nl < 0) return fmt::format("sock_diag unavailable in namespace {}: {}", ns.ino, std::strerror(errno));
-        std::string problem;
-        for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-            if ((cfg.family == 4 && family != AF_INET) || (cfg.family == 6 && family != AF_INET6)) continue;
-            if (!dump_family(nl, family, static_cast<uint32_t>(ns.ino), cfg, now_ns, owners, out)) {
-                problem = fmt::format("sock_diag dump failed in namespace {}: {}", ns.ino, std::strerror(errno));
-            }
-        }
-        ::close(nl);
-        return problem;
-    };
-    bool gone = false;
-    return in_network_namespace(ns, dump, gone);
+    int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0) return fmt::format("sock_diag unavailable in namespace {}: {}", ino, std::strerror(errno));
+    const uint8_t family = cfg.family == 4 ? AF_INET : cfg.family == 6 ? AF_INET6 : AF_UNSPEC;
+    std::string problem;
+    if (!dump_family(nl, family, static_cast<uint32_t>(ino), cfg, now_ns, owners, out)) {
+        problem = fmt::format("sock_diag dump failed in namespace {}: {}", ino, std::strerror(errno));
+    }
+    ::close(nl);
+    return problem;
 }
 
 }  // namespace
@@ -177,10 +197,14 @@ ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_n
     ExistingSockets result;
     std::unordered_map<uint64_t, Owner> owners;
     scan_owners(owners);
-    for (const NetnsRef& ns : list_network_namespaces()) {
-        if (cfg.netns && ns.ino != cfg.netns) continue;
-        std::string problem = read_namespace(ns, cfg, now_ns, owners, result.events);
-        if (!problem.empty()) result.problems.push_back(problem);
+    std::vector<NetnsRef> spaces = list_network_namespaces();
+    if (cfg.netns) std::erase_if(spaces, [&](const NetnsRef& ns) { return ns.ino != cfg.netns; });
+    std::vector<std::vector<tt_event>> found(spaces.size());
+    const std::vector<NamespaceResult> results = in_each_network_namespace(
+        spaces, [&](size_t i) { return read_namespace(spaces[i].ino, cfg, now_ns, owners, found[i]); });
+    for (size_t i = 0; i < spaces.size(); ++i) {
+        if (!results[i].problem.empty()) result.problems.push_back(results[i].problem);
+        result.events.insert(result.events.end(), found[i].begin(), found[i].end());
     }
     // Listeners first: the tracker infers a socket's role from the listening ports.
     std::stable_partition(result.events.begin(), result.events.end(),

@@ -13,7 +13,7 @@
 namespace tcptrail::probe {
 
 struct ExistingSockets {
-    std::vector<tt_event> events;  // listeners first
+    std::vector<tt_event> events;       // listeners first
     std::vector<std::string> problems;  // namespaces that could not be read, one line each
 };
 

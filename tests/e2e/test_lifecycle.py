@@ -8,6 +8,8 @@ socket) field by field. All mismatches of a test are reported together.
 import os
 import time
 
+import pytest
+
 from tthelpers import (ACTIVE_CLOSE_STATES, CLIENT_PASSIVE_CLOSE_STATES, PASSIVE_CLOSE_STATES,
                        SERVER_ACTIVE_CLOSE_STATES, Checker, Pair, cgroup_id_of, check_conn, client_fields,
                        client_record, no_counters, run_exchange, server_fields, server_record, soft, start_server)
@@ -173,11 +175,13 @@ def test_open_connections_reported_at_exit(rig, tracer):
                           bytes_received=100, **no_counters(), between=dict(duration_us=(450000, 10000000))))
 
 
-def test_connection_older_than_the_tracer_is_partial(rig, tracer):
-    """Established before tcptrail started, closed while it runs: partial records."""
+@pytest.mark.parametrize("family", [4, 6])
+def test_connection_older_than_the_tracer_is_partial(rig, tracer, family):
+    """Established before tcptrail started, closed while it runs: partial records.
+    Both families: the start-up snapshot reads both from one sock_diag dump."""
     port = rig.free_port()
-    srv, listening = start_server(rig, port, recv=100, send=200, close="after-eof")
-    cli = rig.client(port, send=100, recv=200, close="first", wait=True)
+    srv, listening = start_server(rig, port, family, recv=100, send=200, close="after-eof")
+    cli = rig.client(port, family, send=100, recv=200, close="first", wait=True)
     pair = Pair(srv, cli)
     pair.connected = cli.expect("connected")
     srv.expect("accepted")
@@ -197,12 +201,12 @@ def test_connection_older_than_the_tracer_is_partial(rig, tracer):
     cli_states = [st[2:] for st in ACTIVE_CLOSE_STATES]
     srv_states = PASSIVE_CLOSE_STATES[2:]
     with soft() as s:
-        s(check_conn, res, client_record(res, rig, port), "partial client",
-          **client_fields(rig, pair, port, partial=True, role=("client", "unknown"), closed_by="local", time_wait=True,
+        s(check_conn, res, client_record(res, rig, port, family), "partial client",
+          **client_fields(rig, pair, port, family, partial=True, role=("client", "unknown"), closed_by="local", time_wait=True,
                           states_any=cli_states + [["ESTABLISHED"] + st for st in cli_states],
                           bytes_sent=100, bytes_received=200))
-        s(check_conn, res, server_record(res, rig, port), "partial server",
-          **server_fields(rig, pair, port, partial=True, role=("server", "unknown"), closed_by="remote", time_wait=False,
+        s(check_conn, res, server_record(res, rig, port, family), "partial server",
+          **server_fields(rig, pair, port, family, partial=True, role=("server", "unknown"), closed_by="remote", time_wait=False,
                           states_any=[srv_states, ["ESTABLISHED"] + srv_states],
                           bytes_sent=200, bytes_received=100))
 
