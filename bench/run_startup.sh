@@ -16,7 +16,7 @@
 # Environment:
 #   TCPTRAIL=path   tracer binary (default: build/tcptrail, built if missing)
 #   BASE=path       a second binary measured alternately with the first (A B A B)
-#   KEEP=1          leave the namespaces in place for another run
+#   KEEP=1          leave the namespaces and their listeners in place (the next run removes them)
 set -euo pipefail
 
 NS_COUNT=${1:-100}
@@ -41,7 +41,11 @@ remove_namespaces() {
     for p in "${holders[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${holders[@]}"; do wait "$p" 2>/dev/null || true; done
     holders=()
-    for ns in $(ip netns list | awk -v p="$PREFIX" 'index($1, p) == 1 { print $1 }'); do ip netns del "$ns"; done
+    # Also the listeners of an earlier KEEP=1 run: they would keep their namespace alive.
+    for ns in $(ip netns list | awk -v p="$PREFIX" 'index($1, p) == 1 { print $1 }'); do
+        ip netns pids "$ns" | xargs -r kill 2>/dev/null || true
+        ip netns del "$ns"
+    done
 }
 add_namespaces() {
     local i ns
