@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -107,9 +108,29 @@ std::vector<NamespaceResult> in_each_network_namespace(const std::vector<NetnsRe
     pthread_sigmask(SIG_BLOCK, &all, &old);
     std::vector<std::thread> threads;
     threads.reserve(n_threads);
-    for (size_t t = 0; t < n_threads; ++t) threads.emplace_back(worker);
+    std::string no_thread;
+    for (size_t t = 0; t < n_threads; ++t) {
+        try {
+            threads.emplace_back(worker);
+        } catch (const std::system_error& e) {  // e.g. a pids cgroup limit: go on with fewer
+            no_thread = e.what();
+            break;
+        }
+    }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     for (std::thread& t : threads) t.join();
+    if (threads.empty()) {
+        // Our own namespace needs no setns(): read it here. The others cannot be.
+        const uint64_t own = thread_netns_ino();
+        for (size_t i = 0; i < spaces.size(); ++i) {
+            if (spaces[i].ino == own) {
+                results[i].problem = work(i);
+            } else {
+                results[i].problem = fmt::format("cannot read network namespace {}: cannot start a thread: {}",
+                                                 spaces[i].ino, no_thread);
+            }
+        }
+    }
     return results;
 }
 

@@ -229,3 +229,66 @@ def test_user_drops_every_capability_and_tracing_goes_on():
     for c in clients:
         assert (c["closed_by"], by_port[c["lport"]]) in {("local", "remote"), ("remote", "local"), ("both", "both")}, \
             res.dump()
+
+
+def pids_cgroup():
+    """A new pids cgroup (v1 controller or cgroup2 with pids), as its directory."""
+    v1 = "/sys/fs/cgroup/pids"
+    if os.path.isfile(os.path.join(v1, "cgroup.procs")):
+        parent = v1
+    else:
+        root = "/sys/fs/cgroup"
+        with open(os.path.join(root, "cgroup.controllers")) as f:
+            assert "pids" in f.read().split(), "no pids cgroup controller on this host"
+        with open(os.path.join(root, "cgroup.subtree_control"), "w") as f:
+            f.write("+pids")
+        parent = root
+    path = os.path.join(parent, "tcptrail-e2e-%d" % os.getpid())
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def test_no_threads_left_under_a_pids_limit_still_traces():
+    """Under a pids cgroup limit of 1, tcptrail cannot start the threads that enter
+    other network namespaces: it says so, still reads its own namespace (a
+    connection older than the tracer is reported) and traces as usual."""
+    cg = pids_cgroup()
+    other_ns = "tcptrail-e2e-pids-%d" % os.getpid()  # a namespace it cannot enter then
+    subprocess.run(["ip", "netns", "add", other_ns], check=True)
+    other_ino = os.stat("/run/netns/" + other_ns).st_ino
+    port = free_port()
+    churn = Churn(port)
+    # Older than the tracer: the acceptor has closed its end, so it waits in CLOSE_WAIT.
+    older = socket.create_connection(("127.0.0.1", port))
+    older_port = older.getsockname()[1]
+    try:
+        end = time.monotonic() + 5
+        while churn.accepted < 1 and time.monotonic() < end:
+            time.sleep(0.01)
+        assert churn.accepted == 1
+        with open(os.path.join(cg, "pids.max"), "w") as f:
+            f.write("1")
+
+        def join_cgroup():
+            with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                f.write("0")
+
+        t = Tracer(["--port", port], preexec_fn=join_cgroup).start()
+        older.close()
+        assert churn.connect(2) == 2
+        res = t.stop()
+    finally:
+        older.close()
+        churn.close()
+        subprocess.run(["ip", "netns", "del", other_ns], check=True)
+        try:
+            os.rmdir(cg)
+        except OSError:  # a tracer still in it: the failure above says why
+            pass
+    assert res.returncode == 0, res.stderr
+    assert "cannot read network namespace %d: cannot start a thread" % other_ino in res.stderr, res.stderr
+    clients = [r for r in res.conns if r["role"] in ("client", "unknown") and r["rport"] == port]
+    assert sorted(r["partial"] for r in clients) == [False, False, True], res.dump()
+    old = [r for r in clients if r["partial"]][0]
+    assert old["lport"] == older_port and old["closed_by"] == "remote" and not old["open"], res.dump()
+    assert [st["state"] for st in old["states"]] == ["CLOSE_WAIT", "LAST_ACK", "CLOSE"], res.dump()
