@@ -1,6 +1,6 @@
 // tcptrail: TCP connection lifecycle tracer.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/options.hpp"
 #include "cli/replay_command.hpp"
@@ -41,12 +41,14 @@ void add_output_options(CLI::App& app, TraceOptions& opts) {
     auto* v4 = app.add_flag("-4,--ipv4", opts.ipv4_only, "only IPv4");
     auto* v6 = app.add_flag("-6,--ipv6", opts.ipv6_only, "only IPv6");
     v4->excludes(v6);
-    app.add_option("--netns", opts.netns, "only this network namespace (inode, e.g. from `stat -L -c %i /run/netns/NAME`)")
+    app.add_option("--netns", opts.netns,
+                   "only this network namespace (inode, e.g. from `stat -L -c %i /run/netns/NAME`)")
         ->check(kPositive);
     app.add_option("--min-handshake-ms", opts.min_handshake_ms, "only connections whose handshake took at least MS")
         ->check(kNonNegative);
-    app.add_flag("--summary", opts.summary,
-                 "at the end, print handshake latency quantiles, who closes, TIME_WAIT/CLOSE_WAIT and retransmit tallies");
+    app.add_flag(
+        "--summary", opts.summary,
+        "at the end, print handshake latency quantiles, who closes, TIME_WAIT/CLOSE_WAIT and retransmit tallies");
     app.add_option("--close-wait-warn", opts.close_wait_warn_s,
                    "warn when a socket sits in CLOSE_WAIT (peer closed, this side did not) for SECONDS")
         ->check(kPositive);
@@ -88,8 +90,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 1024));
     app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
         ->check(CLI::Range(1, 1000));
-    app.add_option("--user", opts.user,
-                   "after attaching, switch to this unprivileged user and drop every capability");
+    app.add_option("--user", opts.user, "after attaching, switch to this unprivileged user and drop every capability");
     bool check = false;
     app.add_flag("--check", check, "print what this kernel supports and exit 0 only if tracing can work");
     app.add_option("--record", opts.record_path,
@@ -121,7 +122,8 @@ int main(int argc, char** argv) {
         if (*replay || *report) {
             for (const CLI::Option* o : app.get_options()) {
                 if (o->count() > 0) {
-                    throw CLI::ValidationError(o->get_name(), "is not a replay option (options go after `replay FILE`)");
+                    throw CLI::ValidationError(o->get_name(),
+                                               "is not a replay option (options go after `replay FILE`)");
                 }
             }
             check_output_options(*replay ? replay_opts : report_opts);
@@ -151,13 +153,20 @@ int main(int argc, char** argv) {
 #endif
     // A metrics daemon prints records only when asked to (--json).
     if (opts.metrics && !opts.json) opts.records = false;
-    if (check) return run_check();
-    if (*replay) return tcptrail::cli::run_replay(capture_path, replay_opts);
-    if (*report) {
-        report_opts.summary = true;
-        report_opts.records = false;
-        report_opts.events = false;
-        return tcptrail::cli::run_replay(report_path, report_opts);
+    // Anything not handled where it happens (out of memory, no thread left under
+    // a pids limit) still ends in one line and a non-zero exit, not an abort.
+    try {
+        if (check) return run_check();
+        if (*replay) return tcptrail::cli::run_replay(capture_path, replay_opts);
+        if (*report) {
+            report_opts.summary = true;
+            report_opts.records = false;
+            report_opts.events = false;
+            return tcptrail::cli::run_replay(report_path, report_opts);
+        }
+        return tcptrail::cli::run_trace(opts);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tcptrail: cannot go on: {}\n", e.what());
+        return 1;
     }
-    return tcptrail::cli::run_trace(opts);
 }

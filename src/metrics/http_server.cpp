@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -135,7 +136,12 @@ void MetricsServer::start() {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
-    impl_->thread = std::thread([impl = impl_.get()] { impl->http.listen_after_bind(); });
+    try {
+        impl_->thread = std::thread([impl = impl_.get()] { impl->http.listen_after_bind(); });
+    } catch (const std::system_error& e) {  // e.g. a pids cgroup limit
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        throw ServerError(fmt::format("cannot start the metrics server: {}", e.what()));
+    }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 

@@ -292,3 +292,27 @@ def test_no_threads_left_under_a_pids_limit_still_traces():
     old = [r for r in clients if r["partial"]][0]
     assert old["lport"] == older_port and old["closed_by"] == "remote" and not old["open"], res.dump()
     assert [st["state"] for st in old["states"]] == ["CLOSE_WAIT", "LAST_ACK", "CLOSE"], res.dump()
+
+
+def test_metrics_server_without_a_thread_is_a_one_line_error():
+    """--metrics under a pids limit of 1: its serving thread cannot start; one line, exit 1."""
+    cg = pids_cgroup()
+    try:
+        with open(os.path.join(cg, "pids.max"), "w") as f:
+            f.write("1")
+
+        def join_cgroup():
+            with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                f.write("0")
+
+        p = subprocess.run([tcptrail_bin(), "--duration", "5", "--metrics", "127.0.0.1:%d" % free_port()],
+                           capture_output=True, text=True, timeout=20, preexec_fn=join_cgroup)
+    finally:
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
+    lines = [l for l in p.stderr.splitlines() if not l.startswith("tcptrail: note:")]
+    assert p.returncode == 1, p.stderr
+    assert lines == ["tcptrail: cannot go on: cannot start the metrics server: Resource temporarily unavailable"], \
+        p.stderr
