@@ -24,7 +24,9 @@ constexpr size_t kWorkers = 4;
 // Accepted connections waiting for a worker. When full, the accepting thread
 // waits, and further clients queue in the kernel's listen backlog instead.
 constexpr size_t kMaxPending = 64;
-constexpr time_t kIoTimeoutS = 2;  // per read / write: a slow client holds a worker at most this long
+constexpr time_t kIoTimeoutS = 2;
+constexpr int kListenBacklog = 1024;  // the kernel caps it at net.core.somaxconn  // per read / write: a slow client
+                                      // holds a worker at most this long
 
 // httplib's own pool queues without limit; this one is bounded.
 class BoundedPool : public httplib::TaskQueue {
@@ -107,9 +109,12 @@ MetricsServer::MetricsServer(const ListenAddress& addr) : impl_(std::make_unique
     // cpp-httplib's default is SO_REUSEPORT, under which a second tcptrail on the
     // same port would bind too and take half the scrapes. SO_REUSEADDR only lets
     // a restart bind beside the last run's TIME_WAIT connections.
-    http.set_socket_options([](socket_t sock) {
+    // It also names the socket, the last one tried being the one bound.
+    socket_t bound = INVALID_SOCKET;
+    http.set_socket_options([&bound](socket_t sock) {
         const int yes = 1;
         (void)setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+        bound = sock;
     });
     if (!http.bind_to_port(addr.host, addr.port)) {
         throw ServerError(
@@ -117,6 +122,10 @@ MetricsServer::MetricsServer(const ListenAddress& addr) : impl_(std::make_unique
                         "this host)",
                         addr.display()));
     }
+    // cpp-httplib listens with a backlog of 5 (built into Debian's library): a
+    // burst of scrapers overflowed it, and each dropped handshake waited 1, 3,
+    // 7... s to retry. listen() again only raises the backlog.
+    if (bound != INVALID_SOCKET) (void)::listen(bound, kListenBacklog);
 }
 
 MetricsServer::~MetricsServer() {

@@ -378,11 +378,12 @@ class Result:
 
 
 class Tracer:
-    def __init__(self, args, json=True, preexec_fn=None):
+    def __init__(self, args, json=True, preexec_fn=None, env=None):
         """tcptrail ARGS, with --json unless `json` is false (then stdout is kept as text lines).
-        `preexec_fn` runs in the child before exec (e.g. to join a cgroup)."""
+        `preexec_fn` runs in the child before exec (e.g. to join a cgroup); `env` replaces the environment."""
         self.json = json
         self.preexec_fn = preexec_fn
+        self.env = env
         self.args = (["--json"] if json else []) + [str(a) for a in args]
         self.p = None
         self.result = None
@@ -393,7 +394,8 @@ class Tracer:
             raise AssertionError("tcptrail binary not found or not executable: %s (set TCPTRAIL_BIN)" % binary)
         self.t_start = _dt.datetime.now(_dt.timezone.utc)
         self.p = subprocess.Popen([binary] + self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, start_new_session=True, preexec_fn=self.preexec_fn)
+                                  stderr=subprocess.PIPE, start_new_session=True, preexec_fn=self.preexec_fn,
+                                  env=self.env)
         self.out = _LineReader(self.p.stdout, "tcptrail-out")
         self.err = _LineReader(self.p.stderr, "tcptrail-err")
         deadline = time.monotonic() + timeout
