@@ -6,6 +6,7 @@ socket) field by field. All mismatches of a test are reported together.
 """
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -209,6 +210,49 @@ def test_connection_older_than_the_tracer_is_partial(rig, tracer, family):
           **server_fields(rig, pair, port, family, partial=True, role=("server", "unknown"), closed_by="remote", time_wait=False,
                           states_any=[srv_states, ["ESTABLISHED"] + srv_states],
                           bytes_sent=200, bytes_received=100))
+
+
+HOLD_ONE_CONNECTION = """
+import socket, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 8080)); srv.listen()
+cli = socket.create_connection(("127.0.0.1", 8080)); acc, _ = srv.accept()
+print(cli.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+def test_connections_older_than_the_tracer_in_many_namespaces(tracer):
+    """Twelve namespaces, each holding one open connection with the very same
+    addresses and ports: the start-up snapshot reads them (several namespaces
+    at once) and each record carries its own namespace; none are merged."""
+    names = ["tt-e2e-many-%d-%d" % (os.getpid(), i) for i in range(12)]
+    holders = []
+    try:
+        for name in names:
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+            holders.append(subprocess.Popen(["ip", "netns", "exec", name, "/usr/bin/python3", "-c",
+                                             HOLD_ONE_CONNECTION],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        client_ports = {os.stat("/run/netns/" + name).st_ino: int(h.stdout.readline())
+                        for name, h in zip(names, holders)}
+        t = tracer("--port", 8080)
+        res = t.stop(settle=0.2)
+    finally:
+        for h in holders:
+            h.stdin.close()
+            h.wait(10)
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+    assert res.returncode == 0, res.dump()
+    for ino in client_ports:
+        assert str(ino) not in res.stderr, res.stderr  # each namespace was read
+    for ino, cport in client_ports.items():
+        mine = sorted(([c["lport"], c["rport"], c["open"], c["partial"], c["states"][0]["state"]]
+                       for c in res.conns if c["netns"] == ino))
+        assert mine == sorted([[cport, 8080, True, True, "ESTABLISHED"], [8080, cport, True, True, "ESTABLISHED"]]), \
+            (ino, res.dump())
+    assert len(res.conns) == 2 * len(names), res.dump()
 
 
 def test_exit_status_and_duration(rig, tracer):
