@@ -24,9 +24,8 @@ constexpr size_t kWorkers = 4;
 // Accepted connections waiting for a worker. When full, the accepting thread
 // waits, and further clients queue in the kernel's listen backlog instead.
 constexpr size_t kMaxPending = 64;
-constexpr time_t kIoTimeoutS = 2;
-constexpr int kListenBacklog = 1024;  // the kernel caps it at net.core.somaxconn  // per read / write: a slow client
-                                      // holds a worker at most this long
+constexpr time_t kIoTimeoutS = 2;     // per read / write: a slow client holds a worker at most this long
+constexpr int kListenBacklog = 1024;  // the kernel caps it at net.core.somaxconn
 
 // httplib's own pool queues without limit; this one is bounded.
 class BoundedPool : public httplib::TaskQueue {
