@@ -45,12 +45,13 @@ void add_entries(const char* dir, const char* format, bool numeric_only, std::se
 
 }  // namespace
 
-std::vector<NetnsRef> list_network_namespaces() {
+std::vector<NetnsRef> list_network_namespaces(uint64_t only) {
     std::set<uint64_t> seen;
     std::vector<NetnsRef> out;
     add_entries("/proc", "/proc/{}/ns/net", true, seen, out);
     // Named namespaces nobody runs in (ip netns add) still hold sockets.
     add_entries("/run/netns", "/run/netns/{}", false, seen, out);
+    if (only) std::erase_if(out, [&](const NetnsRef& ns) { return ns.ino != only; });
     return out;
 }
 

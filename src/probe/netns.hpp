@@ -19,8 +19,9 @@ struct NetnsRef {
 bool all_digits(const char* s);
 
 // Every network namespace in use: those of processes and named ones (ip netns add),
-// each once. Processes we may not inspect are skipped.
-std::vector<NetnsRef> list_network_namespaces();
+// each once. Processes we may not inspect are skipped. `only` != 0 keeps just
+// that namespace (--netns).
+std::vector<NetnsRef> list_network_namespaces(uint64_t only = 0);
 
 // How one namespace went: `problem` is one line saying why it could not be
 // entered or read, "" when work(i) ran and succeeded; `gone` is set when it no

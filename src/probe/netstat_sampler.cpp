@@ -42,8 +42,7 @@ std::string read_counters(uint64_t ino, core::NetstatCounters& out) {
 }  // namespace
 
 std::vector<tt_event> NetstatSampler::sample(uint64_t now_ns, std::vector<std::string>& notes) {
-    std::vector<NetnsRef> spaces = list_network_namespaces();
-    if (only_netns_) std::erase_if(spaces, [&](const NetnsRef& ns) { return ns.ino != only_netns_; });
+    const std::vector<NetnsRef> spaces = list_network_namespaces(only_netns_);
     std::vector<core::NetstatCounters> counters(spaces.size());
     const std::vector<NamespaceResult> results =
         in_each_network_namespace(spaces, [&](size_t i) { return read_counters(spaces[i].ino, counters[i]); });

@@ -75,42 +75,45 @@ bool port_ok(const ProbeConfig& cfg, uint16_t lport, uint16_t rport) {
     return std::any_of(cfg.ports.begin(), cfg.ports.end(), [&](uint16_t p) { return p == lport || p == rport; });
 }
 
+// Sends one inet_diag dump request: `req` behind a netlink header of `type`.
+template <class Request>
+bool send_dump_request(int nl, uint16_t type, const Request& req) {
+    struct {
+        nlmsghdr nlh;
+        Request req;
+    } msg{};
+    msg.nlh.nlmsg_len = sizeof(msg);
+    msg.nlh.nlmsg_type = type;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.req = req;
+    return ::send(nl, &msg, sizeof(msg), 0) >= 0;
+}
+
 // Asks for a dump of TCP sockets of `family`, or of both families with AF_UNSPEC.
 // Each dump walks the kernel's whole established hash, shared by IPv4 and IPv6,
 // so both families come from one walk: the older TCPDIAG_GETSOCK request does
 // that (the kernel still serves it, as inet_diag's compatibility path); the
 // SOCK_DIAG_BY_FAMILY request takes one family only.
 bool request_dump(int nl, uint8_t family) {
+    constexpr uint8_t kWithTcpInfo = 1 << (INET_DIAG_INFO - 1);
     if (family == AF_UNSPEC) {
-        struct {
-            nlmsghdr nlh;
-            inet_diag_req req;
-        } msg{};
-        msg.nlh.nlmsg_len = sizeof(msg);
-        msg.nlh.nlmsg_type = TCPDIAG_GETSOCK;
-        msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-        msg.req.idiag_family = AF_UNSPEC;
-        msg.req.idiag_states = kAllFullSocketStates;
-        msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-        return ::send(nl, &msg, sizeof(msg), 0) >= 0;
+        inet_diag_req req{};
+        req.idiag_family = AF_UNSPEC;
+        req.idiag_states = kAllFullSocketStates;
+        req.idiag_ext = kWithTcpInfo;
+        return send_dump_request(nl, TCPDIAG_GETSOCK, req);
     }
-    struct {
-        nlmsghdr nlh;
-        inet_diag_req_v2 req;
-    } msg{};
-    msg.nlh.nlmsg_len = sizeof(msg);
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.req.sdiag_family = family;
-    msg.req.sdiag_protocol = IPPROTO_TCP;
-    msg.req.idiag_states = kAllFullSocketStates;
-    msg.req.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    return ::send(nl, &msg, sizeof(msg), 0) >= 0;
+    inet_diag_req_v2 req{};
+    req.sdiag_family = family;
+    req.sdiag_protocol = IPPROTO_TCP;
+    req.idiag_states = kAllFullSocketStates;
+    req.idiag_ext = kWithTcpInfo;
+    return send_dump_request(nl, SOCK_DIAG_BY_FAMILY, req);
 }
 
 // One inet_diag dump (see request_dump) on `nl`, a socket in the target netns.
-bool dump_family(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg, uint64_t now_ns,
-                 const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
+bool dump_sockets(int nl, uint8_t family, uint32_t netns, const ProbeConfig& cfg, uint64_t now_ns,
+                  const std::unordered_map<uint64_t, Owner>& owners, std::vector<tt_event>& out) {
     if (!request_dump(nl, family)) return false;
 
     std::vector<char> buf(64 * 1024);
@@ -184,7 +187,7 @@ std::string read_namespace(uint64_t ino, const ProbeConfig& cfg, uint64_t now_ns
     if (nl < 0) return fmt::format("sock_diag unavailable in namespace {}: {}", ino, std::strerror(errno));
     const uint8_t family = cfg.family == 4 ? AF_INET : cfg.family == 6 ? AF_INET6 : AF_UNSPEC;
     std::string problem;
-    if (!dump_family(nl, family, static_cast<uint32_t>(ino), cfg, now_ns, owners, out)) {
+    if (!dump_sockets(nl, family, static_cast<uint32_t>(ino), cfg, now_ns, owners, out)) {
         problem = fmt::format("sock_diag dump failed in namespace {}: {}", ino, std::strerror(errno));
     }
     ::close(nl);
@@ -197,8 +200,7 @@ ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_n
     ExistingSockets result;
     std::unordered_map<uint64_t, Owner> owners;
     scan_owners(owners);
-    std::vector<NetnsRef> spaces = list_network_namespaces();
-    if (cfg.netns) std::erase_if(spaces, [&](const NetnsRef& ns) { return ns.ino != cfg.netns; });
+    const std::vector<NetnsRef> spaces = list_network_namespaces(cfg.netns);
     std::vector<std::vector<tt_event>> found(spaces.size());
     const std::vector<NamespaceResult> results = in_each_network_namespace(
         spaces, [&](size_t i) { return read_namespace(spaces[i].ino, cfg, now_ns, owners, found[i]); });
