@@ -143,13 +143,46 @@ static __always_inline bool sock_passes(__u16 family, __u32 netns, __u16 lport, 
  * Two ways to read a socket. tp_btf programs get typed, trusted pointers and read
  * fields with plain loads (no helper call per field: this is the hot path, run
  * ~10 times per connection). The accept program finds its socket through
- * probe-read pointers and must use BPF_CORE_READ; only it and the no-socket
- * reset path use the *_probed variants.
+ * probe-read pointers and copies what it needs out with helper calls
+ * (start_accept_event), as does the no-socket reset path from the packet.
  */
 
+/*
+ * The socket's network namespace (inode number). struct net keeps ns.inum in
+ * the cache line of the namespace's reference count, which the creation and
+ * the destruction of every socket write: under churn, reading it was a miss on
+ * a line another CPU had just written, a third of this program's time. So each
+ * CPU remembers the inums of the namespaces it saw, by net_cookie: unique for
+ * the boot (a namespace made where a freed one was has a new one) and in a
+ * line of struct net written once.
+ */
 static __always_inline __u32 sock_netns(const struct sock_common *skc)
 {
-	return skc->skc_net.net->ns.inum;
+	const struct net *net = skc->skc_net.net;
+	struct netns_inum_cache *cache;
+	struct netns_inum_slot *slot;
+	__u32 zero = 0, inum;
+	__u64 cookie;
+
+	/* By offset: a plain u64 read whatever its type (atomic64_t before 5.12?). */
+	if (!bpf_core_field_exists(net->net_cookie) || bpf_core_field_size(net->net_cookie) != 8)
+		return net->ns.inum;
+	cookie = *(const __u64 *)((const char *)net + bpf_core_field_offset(net->net_cookie));
+	cache = bpf_map_lookup_elem(&netns_inums, &zero);
+	if (!cache || !cookie)
+		return net->ns.inum;
+	slot = &cache->slot[(cookie * 0x9E3779B97F4A7C15ULL) >> (64 - TT_NETNS_CACHE_BITS)];
+	if (slot->cookie == cookie) {
+		inum = slot->inum;
+		/* One load per pointer kind: the verifier refuses an instruction that
+		 * reads a map value on one path and struct net on another. */
+		asm volatile("" : "+r"(inum));
+		return inum;
+	}
+	inum = net->ns.inum;
+	slot->inum = inum;
+	slot->cookie = cookie;
+	return inum;
 }
 
 static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
@@ -175,18 +208,6 @@ static __always_inline void read_addrs(struct tt_event *e, const struct sock_com
 	}
 }
 
-static __always_inline void read_addrs_probed(struct tt_event *e, const struct sock_common *skc, __u16 family)
-{
-	if (family == AF_INET) {
-		BPF_CORE_READ_INTO((__u32 *)e->laddr, skc, skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)e->raddr, skc, skc_daddr);
-	} else {
-		/* Explicit sizes: BPF_CORE_READ_INTO on an array would copy one element. */
-		bpf_core_read(e->laddr, sizeof(e->laddr), &skc->skc_v6_rcv_saddr);
-		bpf_core_read(e->raddr, sizeof(e->raddr), &skc->skc_v6_daddr);
-	}
-}
-
 /* The task on the CPU. Its comm is read only where user space uses it (see
  * task_matters): copying it costs more than the rest of the task's part. */
 static __always_inline void read_task(struct tt_event *e, bool with_comm)
@@ -203,6 +224,24 @@ static __always_inline bool task_matters(int newstate)
 {
 	return newstate == TT_SYN_SENT || newstate == TT_LISTEN || newstate == TT_FIN_WAIT1 ||
 	       newstate == TT_LAST_ACK;
+}
+
+/* State changes whose counters user space uses (src/core/tracker.cpp): the
+ * handshake's retransmits and RTT at ESTABLISHED, and everything at CLOSE.
+ * Sockets still open at exit are read again then (sock_diag). The counters
+ * span some eight cache lines of tcp_sock, several of them cold here. */
+static __always_inline bool counters_matter(int newstate)
+{
+	return newstate == TT_ESTABLISHED || newstate == TT_CLOSE;
+}
+
+/* A socket's cgroup is fixed when the socket is made: read it where a socket's
+ * life starts (connect, listen: from CLOSE; a server's child: from LISTEN) and
+ * at CLOSE, for a socket whose start was not seen. Three dependent loads,
+ * mostly cache misses, saved on the other transitions. */
+static __always_inline bool cgroup_matters(int oldstate, int newstate)
+{
+	return oldstate == TT_CLOSE || oldstate == TT_LISTEN || newstate == TT_CLOSE;
 }
 
 static __always_inline __u8 sock_bits(const struct sock *sk, const struct tcp_sock *tp)

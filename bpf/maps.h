@@ -78,4 +78,26 @@ struct {
 	__type(value, __u64);
 } nested_rescued SEC(".maps");
 
+/*
+ * Per CPU: the inode numbers of the network namespaces seen lately, keyed by
+ * net_cookie (sock_netns in helpers.h). A small direct-mapped cache: a host
+ * with more namespaces than slots only reads more often.
+ */
+#define TT_NETNS_CACHE_BITS 4
+struct netns_inum_slot {
+	__u64 cookie; /* struct net's net_cookie, never 0; 0: empty slot */
+	__u32 inum;
+};
+
+struct netns_inum_cache {
+	struct netns_inum_slot slot[1 << TT_NETNS_CACHE_BITS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netns_inum_cache);
+} netns_inums SEC(".maps");
+
 #endif

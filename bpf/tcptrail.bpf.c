@@ -47,30 +47,37 @@ static __always_inline struct tt_slot begin_event(__u8 type, __u16 family, __u32
  * Common part of every event about a socket from a tp_btf program. tp is the
  * full TCP socket (bpf_skc_to_tcp_sock), or NULL for a request / TIME_WAIT
  * mini-socket; cookie is its bpf_get_socket_cookie(), which the caller may
- * need first; with_comm: see read_task. slot.e is NULL if filtered out or the
- * ring buffer is full.
+ * need first; with_comm: see read_task; with_counters: read tp's counters
+ * (see counters_matter). slot.e is NULL if filtered out or the ring buffer is
+ * full.
  */
 static __always_inline struct tt_slot start_sock_event(const struct sock *sk, const struct tcp_sock *tp,
-							 __u8 type, __u64 cookie, bool with_comm)
+							 __u8 type, __u64 cookie, bool with_comm,
+							 bool with_counters)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 	__u16 family = skc->skc_family;
 	__u32 netns = sock_netns(skc);
-	/* A full socket's local port: skc_num is already 0 once CLOSE released it. */
-	__u16 lport = tp ? bswap16(tp->inet_conn.icsk_inet.inet_sport) : skc->skc_num;
+	/* skc_num is in the line the kernel has just used; a full socket's is 0
+	 * once CLOSE released the port, and then inet_sport still has it. */
+	__u16 lport = skc->skc_num;
 	__u16 rport = bswap16(skc->skc_dport);
-	struct tt_slot slot = begin_event(type, family, netns, lport, rport);
-	struct tt_event *e = slot.e;
+	struct tt_slot slot;
+	struct tt_event *e;
 
+	if (!lport && tp)
+		lport = bswap16(tp->inet_conn.icsk_inet.inet_sport);
+	slot = begin_event(type, family, netns, lport, rport);
+	e = slot.e;
 	if (!e)
 		return slot;
 	read_addrs(e, skc, family);
 	read_task(e, with_comm);
 	e->cookie = cookie;
-	if (tp)
+	if (tp && with_counters)
 		read_tcp_counters(e, sk, tp);
 	else
-		e->flags |= TT_F_MINISOCK | TT_F_NO_COUNTERS;
+		e->flags |= (tp ? 0 : TT_F_MINISOCK) | TT_F_NO_COUNTERS;
 	return slot;
 }
 
@@ -82,11 +89,12 @@ static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie,
 
 	if (!tp)
 		return;
-	slot = start_sock_event(sk, tp, TT_EV_STATE, cookie, task_matters(newstate));
+	slot = start_sock_event(sk, tp, TT_EV_STATE, cookie, task_matters(newstate), counters_matter(newstate));
 	e = slot.e;
 	if (!e)
 		return;
-	e->cgroup_id = sock_cgroup_id(sk);
+	if (cgroup_matters(oldstate, newstate))
+		e->cgroup_id = sock_cgroup_id(sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
 	stage_commit(slot);
@@ -171,7 +179,7 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (!tp)
 		return 0;
-	slot = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk), false);
+	slot = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk), false, true);
 	e = slot.e;
 	if (!e)
 		return 0;
@@ -268,7 +276,7 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
 	/* sk may be a full, request or TIME_WAIT socket. */
 	slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk),
-			     false);
+			     false, true);
 	e = slot.e;
 	if (!e)
 		return 0;
@@ -284,7 +292,7 @@ SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, const struct sock *sk)
 {
 	struct tt_slot slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED,
-					       bpf_get_socket_cookie((void *)sk), false);
+					       bpf_get_socket_cookie((void *)sk), false, true);
 	struct tt_event *e = slot.e;
 
 	if (!e)
@@ -294,23 +302,50 @@ int BPF_PROG(on_receive_reset, const struct sock *sk)
 	return 0;
 }
 
-/* start_sock_event() for a socket reached through probe-read pointers. */
-static __always_inline struct tt_slot start_sock_event_probed(const struct sock *sk, __u8 type)
+/*
+ * The accept program reaches its socket through probe-read pointers, a helper
+ * call per read: it reads the socket's whole sock_common (addresses, ports,
+ * family, state, namespace, cookie) in one, and picks the fields out of the
+ * copy at their CO-RE offsets.
+ */
+#define TT_SKC_COPY_MAX 256
+#define SKC_COPY_FIELD(copy, type, field) (*(const type *)((copy) + bpf_core_field_offset(struct sock_common, field)))
+
+static __always_inline struct tt_slot start_accept_event(const struct sock *sk)
 {
-	const struct sock_common *skc = (const struct sock_common *)sk;
-	__u16 family = BPF_CORE_READ(skc, skc_family);
-	__u32 netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
-	__u16 lport = BPF_CORE_READ(skc, skc_num);
-	__u16 rport = bswap16(BPF_CORE_READ(skc, skc_dport));
+	struct tt_slot none = {};
+	__u8 copy[TT_SKC_COPY_MAX];
+	__u32 size = bpf_core_type_size(struct sock_common);
+	const struct net *net;
 	struct tt_slot slot;
 	struct tt_event *e;
+	__u16 family;
+	__u32 netns;
 
-	slot = begin_event(type, family, netns, lport, rport);
+	if (size > sizeof(copy))
+		size = sizeof(copy);
+	if (bpf_probe_read_kernel(copy, size, sk))
+		return none;
+	family = SKC_COPY_FIELD(copy, __u16, skc_family);
+	net = SKC_COPY_FIELD(copy, struct net *, skc_net);
+	netns = BPF_CORE_READ(net, ns.inum);
+	slot = begin_event(TT_EV_ACCEPT, family, netns, SKC_COPY_FIELD(copy, __u16, skc_num),
+			   bswap16(SKC_COPY_FIELD(copy, __u16, skc_dport)));
 	e = slot.e;
 	if (!e)
 		return slot;
-	read_addrs_probed(e, skc, family);
-	read_task(e, true); /* only accept() uses this: it runs in the owner */
+	if (family == AF_INET) {
+		__builtin_memcpy(e->laddr, &SKC_COPY_FIELD(copy, __u32, skc_rcv_saddr), 4);
+		__builtin_memcpy(e->raddr, &SKC_COPY_FIELD(copy, __u32, skc_daddr), 4);
+	} else {
+		__builtin_memcpy(e->laddr, &SKC_COPY_FIELD(copy, struct in6_addr, skc_v6_rcv_saddr), 16);
+		__builtin_memcpy(e->raddr, &SKC_COPY_FIELD(copy, struct in6_addr, skc_v6_daddr), 16);
+	}
+	/* bpf_get_socket_cookie() is not offered to classic tracepoints; the cookie was
+	 * generated when the socket's first state change was traced. */
+	e->cookie = SKC_COPY_FIELD(copy, __u64, skc_cookie);
+	e->new_state = SKC_COPY_FIELD(copy, __u8, skc_state);
+	read_task(e, true); /* accept() runs in the owner */
 	return slot;
 }
 
@@ -324,7 +359,7 @@ struct syscall_exit_ctx {
 /* accept() runs in the accepting process: the one true owner of a server socket. */
 static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf(); /* typed: its fields are plain loads */
 	struct file **fds;
 	struct file *file;
 	struct socket *sock;
@@ -335,7 +370,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 
 	if (fd < 0)
 		return 0;
-	fds = BPF_CORE_READ(task, files, fdt, fd);
+	fds = task->files->fdt->fd;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
@@ -344,14 +379,10 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	slot = start_sock_event_probed(sk, TT_EV_ACCEPT);
+	slot = start_accept_event(sk);
 	e = slot.e;
 	if (!e)
 		return 0;
-	/* bpf_get_socket_cookie() is not offered to classic tracepoints; the cookie was
-	 * generated when the socket's first state change was traced. */
-	e->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->aux = fd;
 	e->flags = TT_F_NO_COUNTERS;
 	stage_commit(slot);

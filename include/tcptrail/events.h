@@ -67,7 +67,9 @@ enum tt_sock_bits {
 struct tt_event {
 	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 cookie;    /* socket cookie: unique per socket for the whole boot */
-	__u64 cgroup_id; /* cgroup v2 id of the socket (not of the current task) */
+	__u64 cgroup_id; /* cgroup v2 id of the socket (not of the current task), fixed for
+			    its life; STATE events carry it only where a socket starts
+			    and at CLOSE (bpf/helpers.h cgroup_matters), 0 elsewhere */
 	__u32 netns;     /* network namespace inode */
 	__u32 pid;       /* tgid of the task on the CPU; meaningful only in process context */
 	__u8 type;       /* enum tt_event_type */
@@ -88,7 +90,9 @@ struct tt_event {
 		/* TT_EV_NETSTAT (no socket): cumulative counters, enum tt_netstat_counter */
 		__u64 netstat[TT_NETSTAT_COUNTERS];
 	};
-	/* Counters read from struct tcp_sock (full sockets only). */
+	/* Counters read from struct tcp_sock (full sockets only). STATE events read
+	 * them only to ESTABLISHED and CLOSE (bpf/helpers.h counters_matter); the
+	 * others have TT_F_NO_COUNTERS. */
 	__u64 bytes_acked;
 	__u64 bytes_received;
 	__u32 srtt_us8;      /* smoothed RTT in 1/8 us */

@@ -255,6 +255,45 @@ def test_connections_older_than_the_tracer_in_many_namespaces(tracer):
     assert len(res.conns) == 2 * len(names), res.dump()
 
 
+ONE_CONNECTION = """
+import socket, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 8080)); srv.listen()
+cli = socket.create_connection(("127.0.0.1", 8080), source_address=("127.0.0.1", int(sys.argv[1])))
+acc, _ = srv.accept()
+cli.close(); acc.close(); srv.close()
+"""
+
+
+def test_namespaces_made_and_deleted_while_tracing(tracer):
+    """Namespaces made one after another, each deleted before the next is made,
+    so the kernel reuses their memory and inode numbers: every connection is
+    reported in the namespace it ran in, and none are lost or merged. (The BPF
+    side keeps namespace inode numbers in a per-CPU cache.)"""
+    t = tracer("--port", 8080)
+    rounds = []  # (namespace inode, client port)
+    for i in range(8):
+        name = "tt-e2e-seq-%d-%d" % (os.getpid(), i)
+        try:
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+            ino = os.stat("/run/netns/" + name).st_ino
+            cport = 40000 + i  # one client port per round
+            subprocess.run(["ip", "netns", "exec", name, "/usr/bin/python3", "-c", ONE_CONNECTION, str(cport)],
+                           check=True, timeout=10)
+            rounds.append((ino, cport))
+        finally:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+        time.sleep(0.2)  # let the namespace be freed before the next is made
+    res = t.stop()
+    assert res.returncode == 0, res.dump()
+    assert len(res.conns) == 16, res.dump()
+    for ino, cport in rounds:
+        mine = sorted([c["netns"], c["lport"], c["rport"], c["role"], c["open"]] for c in res.conns
+                      if cport in (c["lport"], c["rport"]))
+        assert mine == sorted([[ino, cport, 8080, "client", False], [ino, 8080, cport, "server", False]]), \
+            (ino, cport, res.dump())
+
+
 def test_exit_status_and_duration(rig, tracer):
     """--duration ends the run by itself with status 0; SIGINT also exits 0."""
     port = rig.free_port()
