@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 1024));
     app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
         ->check(CLI::Range(1, 1000));
+    app.add_option("--nice", opts.nice,
+                   "tcptrail's own scheduling niceness, -20..19 (default -5: it keeps up with the load it traces "
+                   "on a saturated host; 0 leaves it at the default priority)")
+        ->check(CLI::Range(-20, 19));
     app.add_option("--user", opts.user, "after attaching, switch to this unprivileged user and drop every capability");
     bool check = false;
     app.add_flag("--check", check, "print what this kernel supports and exit 0 only if tracing can work");

@@ -25,6 +25,10 @@ struct TraceOptions {
     // writer (slow disk, full pipe) does not lose events at once.
     uint32_t ringbuf_mb = 64;
     int poll_ms = 100;
+    // --nice: tcptrail's own niceness. Under full CPU load a tracer at the
+    // default priority gets no more than its fair share and can fall behind the
+    // load it traces, and then loses events; -5, as auditd's priority_boost.
+    int nice = -5;
     std::string record_path;    // --record: capture file, empty for none
     std::string perfetto_path;  // --perfetto: trace-event JSON file, empty for none
     bool summary = false;       // --summary: aggregate report at the end

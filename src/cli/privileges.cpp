@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +62,20 @@ std::string drop_privileges(const std::string& user) {
     if (setuid(0) == 0) return fmt::format("cannot switch to user {}: root could be regained", user);
     (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     return {};
+}
+
+std::string set_niceness(int nice) {
+    errno = 0;
+    const int current = getpriority(PRIO_PROCESS, 0);  // on Linux: this thread
+    if (current == -1 && errno != 0)
+        return fmt::format("cannot read the scheduling priority: {}", std::strerror(errno));
+    if (nice == current || (nice < 0 && current < nice)) return "";
+    if (setpriority(PRIO_PROCESS, 0, nice) != 0) {
+        const int err = errno;
+        return fmt::format("cannot set niceness {} ({}{}): running at {}", nice, std::strerror(err),
+                           err == EACCES || err == EPERM ? ", needs CAP_SYS_NICE" : "", current);
+    }
+    return "";
 }
 
 }  // namespace tcptrail::cli

@@ -85,6 +85,8 @@ struct RecursionLoss {
 
 int run_trace(const TraceOptions& opts) {
     install_signal_handlers();
+    // First: the threads started later inherit it, and --user drops the capability.
+    if (std::string why = set_niceness(opts.nice); !why.empty()) fmt::print(stderr, "tcptrail: note: {}\n", why);
     const sinks::TimeBase time_base = sinks::TimeBase::now();
     sinks::OutputStream out(STDOUT_FILENO);
     // --perfetto, like --record below: created before the BPF programs load.

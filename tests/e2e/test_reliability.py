@@ -6,6 +6,7 @@ with --port to a port this test picked, so other activity on the host is not
 traced.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -86,6 +87,7 @@ def bpf_links():
     (["--duration", "-1"], "--duration"),
     (["--duration", "abc"], "--duration"),
     (["--ringbuf-mb", "3"], "--ringbuf-mb"),
+    (["--nice", "40"], "--nice"),
     (["-4", "-6"], "--ipv6"),
     (["--record", "/nonexistent-dir/x.tt"], "/nonexistent-dir/x.tt"),
 ])
@@ -229,6 +231,55 @@ def test_user_drops_every_capability_and_tracing_goes_on():
     for c in clients:
         assert (c["closed_by"], by_port[c["lport"]]) in {("local", "remote"), ("remote", "local"), ("both", "both")}, \
             res.dump()
+
+
+def thread_niceness(pid):
+    """The niceness of each of the process's threads (field 19 of their stat)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return out
+
+
+def test_runs_at_nice_minus_5_unless_told_otherwise():
+    t = Tracer([]).start()
+    default = thread_niceness(t.p.pid)
+    res = t.stop()
+    assert res.returncode == 0, res.stderr
+    assert default and set(default) == {-5}, default
+    t = Tracer(["--nice", "0"]).start()
+    told = thread_niceness(t.p.pid)
+    res = t.stop()
+    assert res.returncode == 0, res.stderr
+    assert told and set(told) == {0}, told
+
+
+def drop_cap_sys_nice():
+    """preexec_fn: a root process exec'd without CAP_SYS_NICE in its bounding set
+    has no CAP_SYS_NICE."""
+    PR_CAPBSET_DROP, CAP_SYS_NICE = 24, 23
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_without_cap_sys_nice_a_note_and_tracing_goes_on():
+    port = free_port()
+    churn = Churn(port)
+    try:
+        t = Tracer(["--port", port], preexec_fn=drop_cap_sys_nice).start()
+        niceness = thread_niceness(t.p.pid)
+        assert churn.connect(1) == 1
+        res = t.stop()
+    finally:
+        churn.close()
+    assert res.returncode == 0, res.stderr
+    assert set(niceness) == {0}, niceness
+    notes = [line for line in res.stderr.splitlines() if "niceness" in line]
+    assert notes == ["tcptrail: note: cannot set niceness -5 (Permission denied, needs CAP_SYS_NICE): running at 0"], \
+        res.stderr
+    assert len([r for r in res.conns if r["role"] == "client" and r["rport"] == port]) == 1, res.dump()
 
 
 def pids_cgroup():
