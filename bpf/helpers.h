@@ -164,7 +164,7 @@ static __always_inline __u32 sock_netns(const struct sock_common *skc)
 	__u32 zero = 0, inum;
 	__u64 cookie;
 
-	/* By offset: a plain u64 read whatever its type (atomic64_t before 5.12?). */
+	/* By offset: a plain u64 read, whether the field is a u64 or (in older kernels) an atomic64_t. */
 	if (!bpf_core_field_exists(net->net_cookie) || bpf_core_field_size(net->net_cookie) != 8)
 		return net->ns.inum;
 	cookie = *(const __u64 *)((const char *)net + bpf_core_field_offset(net->net_cookie));

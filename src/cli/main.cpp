@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
     app.add_option("--poll-ms", opts.poll_ms, "how often to drain the ring buffer when it is not filling up")
         ->check(CLI::Range(1, 1000));
     app.add_option("--nice", opts.nice,
-                   "tcptrail's own scheduling niceness, -20..19 (default -5: it keeps up with the load it traces "
-                   "on a saturated host; 0 leaves it at the default priority)")
+                   "tcptrail's own scheduling niceness, -20..19 (default: -5 if started at niceness 0, so that it "
+                   "keeps up with the load it traces on a saturated host; otherwise as started)")
         ->check(CLI::Range(-20, 19));
     app.add_option("--user", opts.user, "after attaching, switch to this unprivileged user and drop every capability");
     bool check = false;

@@ -27,8 +27,9 @@ struct TraceOptions {
     int poll_ms = 100;
     // --nice: tcptrail's own niceness. Under full CPU load a tracer at the
     // default priority gets no more than its fair share and can fall behind the
-    // load it traces, and then loses events; -5, as auditd's priority_boost.
-    int nice = -5;
+    // load it traces, and then loses events. Unset: -5 (as auditd's
+    // priority_boost) if started at the default priority, else left as started.
+    std::optional<int> nice;
     std::string record_path;    // --record: capture file, empty for none
     std::string perfetto_path;  // --perfetto: trace-event JSON file, empty for none
     bool summary = false;       // --summary: aggregate report at the end

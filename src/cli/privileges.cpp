@@ -64,12 +64,14 @@ std::string drop_privileges(const std::string& user) {
     return {};
 }
 
-std::string set_niceness(int nice) {
+std::string set_niceness(std::optional<int> wanted) {
     errno = 0;
     const int current = getpriority(PRIO_PROCESS, 0);  // on Linux: this thread
     if (current == -1 && errno != 0)
         return fmt::format("cannot read the scheduling priority: {}", std::strerror(errno));
-    if (nice == current || (nice < 0 && current < nice)) return "";
+    // Unset: whoever started tcptrail at another niceness chose it.
+    const int nice = wanted.value_or(current == 0 ? kDefaultNiceness : current);
+    if (nice == current) return "";
     if (setpriority(PRIO_PROCESS, 0, nice) != 0) {
         const int err = errno;
         return fmt::format("cannot set niceness {} ({}{}): running at {}", nice, std::strerror(err),

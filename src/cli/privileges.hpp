@@ -2,6 +2,7 @@
 // file descriptors stay valid, so tracing goes on with no capabilities at all.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace tcptrail::cli {
@@ -10,9 +11,10 @@ namespace tcptrail::cli {
 // success, else a one-line reason.
 std::string drop_privileges(const std::string& user);
 
-// Sets the calling thread's niceness to `nice` (threads it starts later inherit
-// it), unless it already runs at a higher priority and `nice` is negative.
+// Sets the calling thread's niceness (threads it starts later inherit it) to
+// `nice`, or, if unset, to kDefaultNiceness when it runs at the default 0.
 // Returns an empty string on success, else a one-line reason; tracing goes on.
-std::string set_niceness(int nice);
+constexpr int kDefaultNiceness = -5;
+std::string set_niceness(std::optional<int> nice);
 
 }  // namespace tcptrail::cli

@@ -242,7 +242,7 @@ def thread_niceness(pid):
     return out
 
 
-def test_runs_at_nice_minus_5_unless_told_otherwise():
+def test_runs_at_nice_minus_5_unless_told_or_started_otherwise():
     t = Tracer([]).start()
     default = thread_niceness(t.p.pid)
     res = t.stop()
@@ -253,6 +253,11 @@ def test_runs_at_nice_minus_5_unless_told_otherwise():
     res = t.stop()
     assert res.returncode == 0, res.stderr
     assert told and set(told) == {0}, told
+    t = Tracer([], preexec_fn=lambda: os.nice(10)).start()  # whoever started it chose 10
+    chosen = thread_niceness(t.p.pid)
+    res = t.stop()
+    assert res.returncode == 0, res.stderr
+    assert chosen and set(chosen) == {10}, chosen
 
 
 def drop_cap_sys_nice():
