@@ -304,47 +304,38 @@ int BPF_PROG(on_receive_reset, const struct sock *sk)
 
 /*
  * The accept program reaches its socket through probe-read pointers, a helper
- * call per read: it reads the socket's whole sock_common (addresses, ports,
- * family, state, namespace, cookie) in one, and picks the fields out of the
- * copy at their CO-RE offsets.
+ * call per read: it copies the socket's whole sock_common (addresses, ports,
+ * family, state, namespace, cookie) in one, then reads the copy like the
+ * socket itself (field offsets are CO-RE relocated wherever the struct is).
  */
 #define TT_SKC_COPY_MAX 256
-#define SKC_COPY_FIELD(copy, type, field) (*(const type *)((copy) + bpf_core_field_offset(struct sock_common, field)))
 
 static __always_inline struct tt_slot start_accept_event(const struct sock *sk)
 {
 	struct tt_slot none = {};
 	__u8 copy[TT_SKC_COPY_MAX];
+	const struct sock_common *skc = (const struct sock_common *)copy;
 	__u32 size = bpf_core_type_size(struct sock_common);
 	const struct net *net;
 	struct tt_slot slot;
 	struct tt_event *e;
 	__u16 family;
-	__u32 netns;
 
 	if (size > sizeof(copy))
 		size = sizeof(copy);
 	if (bpf_probe_read_kernel(copy, size, sk))
 		return none;
-	family = SKC_COPY_FIELD(copy, __u16, skc_family);
-	net = SKC_COPY_FIELD(copy, struct net *, skc_net);
-	netns = BPF_CORE_READ(net, ns.inum);
-	slot = begin_event(TT_EV_ACCEPT, family, netns, SKC_COPY_FIELD(copy, __u16, skc_num),
-			   bswap16(SKC_COPY_FIELD(copy, __u16, skc_dport)));
+	family = skc->skc_family;
+	net = skc->skc_net.net; /* a plain load from the copy; the namespace needs a probe read */
+	slot = begin_event(TT_EV_ACCEPT, family, BPF_CORE_READ(net, ns.inum), skc->skc_num, bswap16(skc->skc_dport));
 	e = slot.e;
 	if (!e)
 		return slot;
-	if (family == AF_INET) {
-		__builtin_memcpy(e->laddr, &SKC_COPY_FIELD(copy, __u32, skc_rcv_saddr), 4);
-		__builtin_memcpy(e->raddr, &SKC_COPY_FIELD(copy, __u32, skc_daddr), 4);
-	} else {
-		__builtin_memcpy(e->laddr, &SKC_COPY_FIELD(copy, struct in6_addr, skc_v6_rcv_saddr), 16);
-		__builtin_memcpy(e->raddr, &SKC_COPY_FIELD(copy, struct in6_addr, skc_v6_daddr), 16);
-	}
+	read_addrs(e, skc, family);
 	/* bpf_get_socket_cookie() is not offered to classic tracepoints; the cookie was
 	 * generated when the socket's first state change was traced. */
-	e->cookie = SKC_COPY_FIELD(copy, __u64, skc_cookie);
-	e->new_state = SKC_COPY_FIELD(copy, __u8, skc_state);
+	e->cookie = skc->skc_cookie.counter;
+	e->new_state = skc->skc_state;
 	read_task(e, true); /* accept() runs in the owner */
 	return slot;
 }

@@ -12,9 +12,9 @@ namespace tcptrail::cli {
 std::string drop_privileges(const std::string& user);
 
 // Sets the calling thread's niceness (threads it starts later inherit it) to
-// `nice`, or, if unset, to kDefaultNiceness when it runs at the default 0.
+// `wanted`, or, if unset, to kDefaultNiceness when it runs at the default 0.
 // Returns an empty string on success, else a one-line reason; tracing goes on.
 constexpr int kDefaultNiceness = -5;
-std::string set_niceness(std::optional<int> nice);
+std::string set_niceness(std::optional<int> wanted);
 
 }  // namespace tcptrail::cli
