@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -13,26 +14,31 @@ std::string addr_string(uint8_t family, const uint8_t* addr) {
     return buf;
 }
 
-void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
+char* write_addr(char* p, uint8_t family, const uint8_t* addr) {
     if (family == 4) {  // the common case, without inet_ntop's sprintf
-        char buf[16];
-        size_t n = 0;
         for (int i = 0; i < 4; ++i) {
             unsigned v = addr[i];
-            if (i) buf[n++] = '.';
-            if (v >= 100) buf[n++] = static_cast<char>('0' + v / 100);
-            if (v >= 10) buf[n++] = static_cast<char>('0' + v / 10 % 10);
-            buf[n++] = static_cast<char>('0' + v % 10);
+            if (i) *p++ = '.';
+            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+            *p++ = static_cast<char>('0' + v % 10);
         }
-        out.append(buf, buf + n);
-        return;
+        return p;
     }
     char buf[INET6_ADDRSTRLEN] = {};
     if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf))) {
-        out.push_back('?');
-        return;
+        *p = '?';
+        return p + 1;
     }
-    out.append(buf, buf + strnlen(buf, sizeof(buf)));
+    const size_t n = strnlen(buf, sizeof(buf));
+    std::memcpy(p, buf, n);
+    return p + n;
+}
+
+void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
+    const size_t at = out.size();
+    out.resize(at + kMaxAddrText);
+    out.resize(static_cast<size_t>(write_addr(out.data() + at, family, addr) - out.data()));
 }
 
 void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local) {
@@ -49,23 +55,33 @@ std::string endpoint_string(const core::SocketTuple& t, bool local) {
     return fmt::to_string(b);
 }
 
-void append_json_string(fmt::memory_buffer& out, std::string_view s) {
-    out.push_back('"');
+char* write_json_string(char* p, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    *p++ = '"';
     for (unsigned char ch : s) {
         switch (ch) {
-            case '"': out.append(std::string_view("\\\"")); break;
-            case '\\': out.append(std::string_view("\\\\")); break;
-            case '\n': out.append(std::string_view("\\n")); break;
-            case '\t': out.append(std::string_view("\\t")); break;
+            case '"': p = std::copy_n("\\\"", 2, p); break;
+            case '\\': p = std::copy_n("\\\\", 2, p); break;
+            case '\n': p = std::copy_n("\\n", 2, p); break;
+            case '\t': p = std::copy_n("\\t", 2, p); break;
             default:
                 if (ch < 0x20 || ch >= 0x7f) {
-                    fmt::format_to(fmt::appender(out), "\\u{:04x}", static_cast<unsigned>(ch));
+                    p = std::copy_n("\\u00", 4, p);
+                    *p++ = kHex[ch >> 4];
+                    *p++ = kHex[ch & 15];
                 } else {
-                    out.push_back(static_cast<char>(ch));
+                    *p++ = static_cast<char>(ch);
                 }
         }
     }
-    out.push_back('"');
+    *p++ = '"';
+    return p;
+}
+
+void append_json_string(fmt::memory_buffer& out, std::string_view s) {
+    const size_t at = out.size();
+    out.resize(at + 6 * s.size() + 2);
+    out.resize(static_cast<size_t>(write_json_string(out.data() + at, s) - out.data()));
 }
 
 std::string listen_queue_warning(uint32_t netns, const core::NetstatCounters& c) {

@@ -35,17 +35,20 @@ private:
     std::array<Entry, kEntries> entries_;
 };
 
-void tuple_fields(JsonWriter& w, const core::SocketTuple& t) {
-    w.key("family").num(t.family);
-    w.key("laddr").ch('"');
-    append_addr(w.buffer(), t.family, t.laddr.data());
-    w.ch('"');
-    w.key("lport").num(t.lport);
-    w.key("raddr").ch('"');
-    append_addr(w.buffer(), t.family, t.raddr.data());
-    w.ch('"');
-    w.key("rport").num(t.rport);
-    w.key("netns").num(t.netns);
+// ,"family":4,"laddr":"...",...,"netns":N : at most kTupleBound bytes.
+constexpr size_t kTupleBound = 64 + 2 * kMaxAddrText + 4 * 20;
+
+void tuple_fields(JsonCursor& c, const core::SocketTuple& t) {
+    c.key("family").num(t.family);
+    c.key("laddr").ch('"');
+    c = JsonCursor(write_addr(c.position(), t.family, t.laddr.data()));
+    c.ch('"');
+    c.key("lport").num(t.lport);
+    c.key("raddr").ch('"');
+    c = JsonCursor(write_addr(c.position(), t.family, t.raddr.data()));
+    c.ch('"');
+    c.key("rport").num(t.rport);
+    c.key("netns").num(t.netns);
 }
 
 size_t TupleTextCache::slot(const core::SocketTuple& t) {
@@ -59,10 +62,10 @@ size_t TupleTextCache::slot(const core::SocketTuple& t) {
 std::string_view TupleTextCache::get(const core::SocketTuple& t) {
     Entry& e = entries_[slot(t)];
     if (!e.valid || !(e.tuple == t)) {
-        fmt::memory_buffer text;
-        JsonWriter w(text);
-        tuple_fields(w, t);
-        e.text.assign(text.data(), text.size());
+        char text[kTupleBound];
+        JsonCursor c(text);
+        tuple_fields(c, t);
+        e.text.assign(text, c.position());
         e.tuple = t;
         e.valid = true;
     }
@@ -73,13 +76,13 @@ std::string_view TupleTextCache::get(const core::SocketTuple& t) {
 // saves formatting (the output is the same with or without it).
 thread_local TupleTextCache tuple_text_cache;
 
-void owner_fields(JsonWriter& w, const core::ConnRecord& r) {
-    w.key("pid").opt(r.pid);
-    w.key("comm");
+void owner_fields(JsonCursor& c, const core::ConnRecord& r) {
+    c.key("pid").opt(r.pid);
+    c.key("comm");
     if (r.pid) {
-        w.text(r.comm);
+        c.text(r.comm);
     } else {
-        w.null();
+        c.null();
     }
 }
 
@@ -96,101 +99,115 @@ const char* event_name(uint8_t type) {
     }
 }
 
-void time_field(JsonWriter& w, const TimeBase& time, std::string_view name, uint64_t mono_ns) {
-    w.key(name).ch('"');
-    time.append_rfc3339(w.buffer(), mono_ns);
-    w.ch('"');
+template <size_t N>
+void time_field(JsonCursor& c, const TimeBase& time, const char (&name)[N], uint64_t mono_ns) {
+    c.key(name).ch('"');
+    c = JsonCursor(time.write_rfc3339(c.position(), mono_ns));
+    c.ch('"');
 }
 
 }  // namespace
 
+size_t conn_json_bound(const core::ConnRecord& r) {
+    // Some 35 keys and as many values of at most 20 bytes, the tuple, two
+    // times and the error's name: under 1,500 bytes; each state under 64.
+    return 2048 + JsonCursor::text_bound(r.comm.size()) + 64 * r.states.size();
+}
+
+size_t event_json_bound(const tt_event& /*e*/) { return 512 + kTupleBound + JsonCursor::text_bound(TT_COMM_LEN); }
+
 void write_conn_json(JsonWriter& w, const core::ConnRecord& r, const TimeBase& time) {
-    w.raw("{\"type\":\"conn\"");
-    w.key("id").num(r.id);
+    JsonCursor c = w.reserve(conn_json_bound(r));
+    c.raw("{\"type\":\"conn\"");
+    c.key("id").num(r.id);
     if (std::string_view cached = tuple_text_cache.find(r.tuple); !cached.empty()) {
-        w.raw(cached);
+        c.raw(cached);
     } else {
-        tuple_fields(w, r.tuple);
+        tuple_fields(c, r.tuple);
     }
-    w.key("cgroup_id").num(r.cgroup_id);
-    w.key("role").plain(core::role_name(r.role));
-    owner_fields(w, r);
-    time_field(w, time, "start_time", r.start_ns);
+    c.key("cgroup_id").num(r.cgroup_id);
+    c.key("role").plain(core::role_name(r.role));
+    owner_fields(c, r);
+    time_field(c, time, "start_time", r.start_ns);
     if (r.open) {
-        w.key("end_time").null();
+        c.key("end_time").null();
     } else {
-        time_field(w, time, "end_time", r.end_ns);
+        time_field(c, time, "end_time", r.end_ns);
     }
-    w.key("duration_us").num(r.duration_us);
-    w.key("states").ch('[');
+    c.key("duration_us").num(r.duration_us);
+    c.key("states").ch('[');
     for (size_t i = 0; i < r.states.size(); ++i) {
-        w.raw(i ? ",{\"state\":" : "{\"state\":");
-        w.plain(core::state_name(r.states[i].state));
-        w.key("t_us").num((r.states[i].ts_ns - r.start_ns) / 1000);
-        w.ch('}');
+        if (i) c.ch(',');
+        c.raw("{\"state\":").plain(core::state_name(r.states[i].state));
+        c.key("t_us").num((r.states[i].ts_ns - r.start_ns) / 1000);
+        c.ch('}');
     }
-    w.ch(']');
-    w.key("handshake_us").opt(r.handshake_us);
-    w.key("accept_wait_us").opt(r.accept_wait_us);
-    w.key("syn_retrans").num(r.syn_retrans);
-    w.key("synack_retrans").num(r.synack_retrans);
-    w.key("retrans").num(r.retrans);
-    w.key("fin_retrans").num(r.fin_retrans);
-    w.key("resets_sent").num(r.resets_sent);
-    w.key("resets_received").num(r.resets_received);
-    w.key("closed_by").plain_or_null(core::closed_by_name(r.closed_by));
-    w.key("error");
-    std::string_view err = core::errno_name(r.error);
-    if (!err.empty()) {
-        w.plain(err);
+    c.ch(']');
+    c.key("handshake_us").opt(r.handshake_us);
+    c.key("accept_wait_us").opt(r.accept_wait_us);
+    c.key("syn_retrans").num(r.syn_retrans);
+    c.key("synack_retrans").num(r.synack_retrans);
+    c.key("retrans").num(r.retrans);
+    c.key("fin_retrans").num(r.fin_retrans);
+    c.key("resets_sent").num(r.resets_sent);
+    c.key("resets_received").num(r.resets_received);
+    c.key("closed_by").plain_or_null(core::closed_by_name(r.closed_by));
+    c.key("error");
+    if (std::string_view err = core::errno_name(r.error); !err.empty()) {
+        c.plain(err);
     } else if (r.error) {
-        w.plain(fmt::format("errno {}", r.error));
+        c.raw("\"errno ");
+        if (r.error < 0) c.ch('-');
+        c.num(static_cast<uint64_t>(r.error < 0 ? -static_cast<int64_t>(r.error) : r.error)).ch('"');
     } else {
-        w.null();
+        c.null();
     }
-    w.key("timeout").plain_or_null(core::timeout_kind_name(r.timeout));
-    w.key("time_wait").boolean(r.time_wait);
-    w.key("bytes_sent").num(r.bytes_sent);
-    w.key("bytes_received").num(r.bytes_received);
-    w.key("srtt_us").num(r.srtt_us);
-    w.key("partial").boolean(r.partial);
-    w.key("open").boolean(r.open);
-    w.ch('}');
+    c.key("timeout").plain_or_null(core::timeout_kind_name(r.timeout));
+    c.key("time_wait").boolean(r.time_wait);
+    c.key("bytes_sent").num(r.bytes_sent);
+    c.key("bytes_received").num(r.bytes_received);
+    c.key("srtt_us").num(r.srtt_us);
+    c.key("partial").boolean(r.partial);
+    c.key("open").boolean(r.open);
+    c.ch('}');
+    w.commit(c);
 }
 
 void write_event_json(JsonWriter& w, const core::EventRecord& ev, const TimeBase& time) {
     const tt_event& e = *ev.ev;
-    w.raw("{\"type\":\"event\"");
-    w.key("event").plain(event_name(e.type));
-    w.key("id");
+    JsonCursor c = w.reserve(event_json_bound(e));
+    c.raw("{\"type\":\"event\"");
+    c.key("event").plain(event_name(e.type));
+    c.key("id");
     if (ev.conn_id) {
-        w.num(ev.conn_id);
+        c.num(ev.conn_id);
     } else {
-        w.null();
+        c.null();
     }
-    time_field(w, time, "time", e.ts_ns);
-    w.raw(tuple_text_cache.get(core::tuple_of(e)));
+    time_field(c, time, "time", e.ts_ns);
+    c.raw(tuple_text_cache.get(core::tuple_of(e)));
     if (e.type == TT_EV_STATE) {
-        w.key("old_state").plain(core::state_name(e.old_state));
-        w.key("new_state").plain(core::state_name(e.new_state));
+        c.key("old_state").plain(core::state_name(e.old_state));
+        c.key("new_state").plain(core::state_name(e.new_state));
     } else if (!(e.flags & TT_F_NO_SOCKET)) {
-        w.key("state").plain(core::state_name(e.new_state));
+        c.key("state").plain(core::state_name(e.new_state));
     }
     // The task is only meaningful where the kernel runs in the owner's context.
     if (e.type == TT_EV_STATE && (e.new_state == TT_SYN_SENT || e.new_state == TT_LISTEN)) {
-        w.key("pid").num(e.pid);
-        w.key("comm").text(std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
+        c.key("pid").num(e.pid);
+        c.key("comm").text(std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
     }
-    if (e.type == TT_EV_SYNACK_RETRANS) w.key("synack_retrans").num(e.aux);
+    if (e.type == TT_EV_SYNACK_RETRANS) c.key("synack_retrans").num(e.aux);
     if (e.type == TT_EV_RESET_SENT) {  // the kernel's enum sk_rst_reason; null before 6.10
-        w.key("reason");
+        c.key("reason");
         if (e.flags & TT_F_HAS_REASON) {
-            w.num(e.aux);
+            c.num(e.aux);
         } else {
-            w.null();
+            c.null();
         }
     }
-    w.ch('}');
+    c.ch('}');
+    w.commit(c);
 }
 
 void JsonSink::on_conn(const core::ConnRecord& r) {
@@ -211,9 +228,11 @@ void JsonSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     JsonWriter w(out_.buffer());
     w.raw("{\"type\":\"close_wait\"");
     w.key("id").num(r.id);
-    tuple_fields(w, r.tuple);
-    w.key("role").plain(core::role_name(r.role));
-    owner_fields(w, r);
+    JsonCursor c = w.reserve(kTupleBound + 64 + JsonCursor::text_bound(r.comm.size()));
+    tuple_fields(c, r.tuple);
+    c.key("role").plain(core::role_name(r.role));
+    owner_fields(c, r);
+    w.commit(c);
     w.key("age_us").num(age_us);
     w.raw("}\n");
     out_.end_record();
@@ -223,7 +242,9 @@ void JsonSink::on_netstat(const core::NetstatDelta& d) {
     if (!d.any()) return;
     JsonWriter w(out_.buffer());
     w.raw("{\"type\":\"listen_queue\"");
-    time_field(w, time_, "time", d.ts_ns);
+    JsonCursor c = w.reserve(64);
+    time_field(c, time_, "time", d.ts_ns);
+    w.commit(c);
     w.key("netns").num(d.netns);
     w.key("interval_us").num(d.interval_ns / 1000);
     for (size_t i = 0; i < d.moved.size(); ++i) w.key(core::netstat_json_name(i)).num(d.moved[i]);

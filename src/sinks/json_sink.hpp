@@ -16,6 +16,9 @@ class JsonWriter;
 // formats embed them too.
 void write_conn_json(JsonWriter& w, const core::ConnRecord& r, const TimeBase& time);
 void write_event_json(JsonWriter& w, const core::EventRecord& ev, const TimeBase& time);
+// The most bytes those can write (they reserve it, then write without checks).
+size_t conn_json_bound(const core::ConnRecord& r);
+size_t event_json_bound(const tt_event& e);
 
 class JsonSink : public core::Output {
 public:

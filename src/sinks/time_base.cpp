@@ -1,5 +1,6 @@
 #include "sinks/time_base.hpp"
 
+#include <cstring>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -22,7 +23,7 @@ TimeBase TimeBase::now() {
     return TimeBase{r - (m1 + (m2 - m1) / 2)};
 }
 
-void TimeBase::append_rfc3339(fmt::memory_buffer& out, uint64_t mono_ns) const {
+char* TimeBase::write_rfc3339(char* p, uint64_t mono_ns) const {
     const uint64_t rt = to_realtime_ns(mono_ns);
     const auto secs = static_cast<int64_t>(rt / 1'000'000'000);
     if (secs != cached_sec_) {
@@ -33,11 +34,18 @@ void TimeBase::append_rfc3339(fmt::memory_buffer& out, uint64_t mono_ns) const {
                        utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
         cached_sec_ = secs;
     }
-    out.append(cached_prefix_, cached_prefix_ + 19);
+    std::memcpy(p, cached_prefix_, 19);
     char frac[8] = {'.', '0', '0', '0', '0', '0', '0', 'Z'};
     auto usec = static_cast<unsigned>((rt % 1'000'000'000) / 1000);
     for (int i = 6; i >= 1; --i, usec /= 10) frac[i] = static_cast<char>('0' + usec % 10);
-    out.append(frac, frac + 8);
+    std::memcpy(p + 19, frac, 8);
+    return p + kRfc3339Size;
+}
+
+void TimeBase::append_rfc3339(fmt::memory_buffer& out, uint64_t mono_ns) const {
+    const size_t at = out.size();
+    out.resize(at + kRfc3339Size);
+    write_rfc3339(out.data() + at, mono_ns);
 }
 
 std::string TimeBase::rfc3339(uint64_t mono_ns) const {

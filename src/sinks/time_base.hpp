@@ -19,6 +19,8 @@ struct TimeBase {
     // RFC 3339, UTC, microseconds: 2026-11-23T11:40:01.123456Z
     std::string rfc3339(uint64_t mono_ns) const;
     void append_rfc3339(fmt::memory_buffer& out, uint64_t mono_ns) const;
+    static constexpr size_t kRfc3339Size = 27;
+    char* write_rfc3339(char* p, uint64_t mono_ns) const;  // writes kRfc3339Size bytes
 
 private:
     // The date-and-time part of the last second formatted: timestamps come in order.

@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <cstring>
+#include <string>
 
 #include "core/record.hpp"
 #include "sinks/format.hpp"
 #include "sinks/json_sink.hpp"
+#include "sinks/json_writer.hpp"
 #include "sinks/output_stream.hpp"
 #include "sinks/time_base.hpp"
 
@@ -64,6 +67,83 @@ TEST(JsonSink, OpenRecordHasNullsWhereUnknown) {
     EXPECT_NE(line.find("\"handshake_us\":null"), std::string::npos);
     EXPECT_NE(line.find("\"open\":true}"), std::string::npos);
     EXPECT_EQ(line.back(), '\n');
+}
+
+TEST(JsonWriter, NumbersAtDigitBoundaries) {
+    for (uint64_t v : {uint64_t{0}, uint64_t{9}, uint64_t{10}, uint64_t{99}, uint64_t{100}, uint64_t{101},
+                       uint64_t{4026531840}, UINT64_MAX}) {
+        fmt::memory_buffer b;
+        JsonWriter w(b);
+        w.num(v);
+        JsonCursor c = w.reserve(20);
+        c.num(v);
+        w.commit(c);
+        EXPECT_EQ(fmt::to_string(b), std::to_string(v) + std::to_string(v));
+    }
+}
+
+TEST(JsonWriter, ShortCopiesOfEveryLength) {
+    const std::string src = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for (size_t n = 0; n <= 32; ++n) {
+        std::string dst(40, '.');
+        copy_short(dst.data(), src.data(), n);
+        EXPECT_EQ(dst, src.substr(0, n) + std::string(40 - n, '.')) << n;
+    }
+}
+
+// Records are written into room reserved beforehand, without checks: the
+// largest record must fit what is reserved for it.
+TEST(JsonSink, LargestRecordsFitTheirReservation) {
+    core::ConnRecord r;
+    r.id = UINT64_MAX;
+    r.tuple.family = 6;
+    r.tuple.laddr.fill(0xff);
+    r.tuple.raddr.fill(0xee);
+    r.tuple.lport = r.tuple.rport = 65535;
+    r.tuple.netns = UINT32_MAX;
+    r.cgroup_id = UINT64_MAX;
+    r.role = core::Role::Unknown;
+    r.pid = UINT32_MAX;
+    r.comm = std::string(16, '\x01');
+    r.start_ns = 0;
+    r.end_ns = UINT64_MAX;
+    r.duration_us = UINT64_MAX;
+    for (int i = 0; i < 40; ++i) r.states.push_back({TT_NEW_SYN_RECV, UINT64_MAX});
+    r.handshake_us = r.accept_wait_us = UINT64_MAX;
+    r.syn_retrans = r.synack_retrans = r.retrans = r.fin_retrans = UINT32_MAX;
+    r.resets_sent = r.resets_received = UINT32_MAX;
+    r.closed_by = core::ClosedBy::ResetRemote;
+    r.error = INT32_MIN;
+    r.timeout = core::TimeoutKind::Retransmissions;
+    r.bytes_sent = r.bytes_received = UINT64_MAX;
+    r.srtt_us = UINT32_MAX;
+    const TimeBase time{0};
+    fmt::memory_buffer b;
+    JsonWriter w(b);
+    write_conn_json(w, r, time);
+    const std::string line = fmt::to_string(b);
+    EXPECT_LE(line.size(), conn_json_bound(r));
+    EXPECT_NE(line.find("\"laddr\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"comm\":\"\\u0001\\u0001"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"error\":\"errno -2147483648\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"bytes_sent\":18446744073709551615,"), std::string::npos) << line;
+
+    tt_event e{};
+    e.type = TT_EV_STATE;
+    e.family = 10;
+    std::memset(e.laddr, 0xff, sizeof(e.laddr));
+    std::memset(e.raddr, 0xee, sizeof(e.raddr));
+    e.lport = e.rport = 65535;
+    e.netns = e.pid = UINT32_MAX;
+    e.ts_ns = UINT64_MAX;
+    e.new_state = TT_SYN_SENT;
+    std::memset(e.comm, '"', sizeof(e.comm));
+    fmt::memory_buffer eb;
+    JsonWriter ew(eb);
+    write_event_json(ew, core::EventRecord{&e, UINT64_MAX}, time);
+    const std::string event = fmt::to_string(eb);
+    EXPECT_LE(event.size(), event_json_bound(e));
+    EXPECT_NE(event.find("\"comm\":\"\\\"\\\""), std::string::npos) << event;
 }
 
 TEST(OutputStream, ClosedReaderIsReportedNotFatal) {
