@@ -100,4 +100,26 @@ struct {
 	__type(value, struct netns_inum_cache);
 } netns_inums SEC(".maps");
 
+/*
+ * Per CPU: the ids of the cgroups sockets were seen in lately, keyed by the
+ * cgroup's css serial_nr (sock_cgroup_id in helpers.h): unique for the boot,
+ * so a cgroup made where a freed one was is never taken for it.
+ */
+#define TT_CGROUP_CACHE_BITS 4
+struct cgroup_id_slot {
+	__u64 serial; /* the cgroup's self.serial_nr + 1; 0: empty slot */
+	__u64 id;     /* its kernfs node id: the cgroup v2 id user space reports */
+};
+
+struct cgroup_id_cache {
+	struct cgroup_id_slot slot[1 << TT_CGROUP_CACHE_BITS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cgroup_id_cache);
+} cgroup_ids SEC(".maps");
+
 #endif

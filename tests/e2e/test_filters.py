@@ -11,15 +11,20 @@ def _conn_keys(res):
 
 
 def test_netns_filter(rig, tracer):
-    """--netns SERVER_NS: only the server socket's record; the client's namespace is filtered out."""
+    """--netns SERVER_NS: only the server socket's record; the client's namespace is filtered out.
+    A forked child accepts: its accept() passes the filter too (the accept program
+    finds the namespace its own way), so it is the record's owner."""
     port = rig.free_port()
     t = tracer("--netns", rig.inode["srv"])
-    pair = run_exchange(rig, port)
+    pair = run_exchange(rig, port, server=dict(fork_accept=True))
     res = t.stop()
     others = [c for c in res.conns if c["netns"] != rig.inode["srv"]]
     assert others == [], "records from other namespaces with --netns %d: %s" % (rig.inode["srv"], others)
     srv = res.one("server socket", netns=rig.inode["srv"], lport=port)
-    check_conn(res, srv, "server", **server_fields(rig, pair, port, states=PASSIVE_CLOSE_STATES, closed_by="remote"))
+    assert pair.listening["listener_pid"] != pair.accepted["pid"]
+    check_conn(res, srv, "server", **server_fields(rig, pair, port, states=PASSIVE_CLOSE_STATES, closed_by="remote",
+                                                   pid=pair.accepted["pid"], comm="ttsrv"))
+    assert srv["accept_wait_us"] is not None, srv
     assert len(res.conns) == 1, _conn_keys(res)
 
 

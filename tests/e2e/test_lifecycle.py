@@ -294,6 +294,56 @@ def test_namespaces_made_and_deleted_while_tracing(tracer):
             (ino, cport, res.dump())
 
 
+def cgroup2_root():
+    with open("/proc/self/mounts") as f:
+        mounts = [l.split()[1] for l in f if l.split()[2] == "cgroup2"]
+    assert mounts, "no cgroup2 file system mounted on this host"
+    return mounts[0]
+
+
+def test_cgroups_made_and_deleted_while_tracing(tracer):
+    """Cgroups made one after another, each deleted before the next is made
+    (the kernel may put a new cgroup where a freed one was): each connection is
+    reported with the cgroup its process ran in. (The BPF side keeps cgroup ids
+    in a per-CPU cache keyed by the cgroup's serial number.)"""
+    root = cgroup2_root()
+    netns = "tt-e2e-cg-%d" % os.getpid()
+    join_and_connect = "import os, sys\nopen(sys.argv[2] + '/cgroup.procs', 'w').write(str(os.getpid()))\n" + \
+        ONE_CONNECTION
+    rounds = []  # (cgroup id, client port)
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        t = tracer("--port", 8080)
+        for i in range(6):
+            path = os.path.join(root, "tt-e2e-cg-%d-%d" % (os.getpid(), i))
+            os.mkdir(path)
+            try:
+                cport = 40100 + i
+                # nsenter, not `ip netns exec`: that mounts a sysfs of the namespace's own, without the cgroups.
+                subprocess.run(["nsenter", "--net=/run/netns/" + netns, "/usr/bin/python3", "-c", join_and_connect,
+                                str(cport), path], check=True, timeout=10)
+                rounds.append((os.stat(path).st_ino, cport))
+            finally:
+                for _ in range(50):  # the cgroup is free to go a moment after its process exits
+                    try:
+                        os.rmdir(path)
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+            time.sleep(0.2)
+        res = t.stop()
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+    assert res.returncode == 0, res.dump()
+    assert len(res.conns) == 12, res.dump()
+    assert len({cg for cg, _ in rounds}) == len(rounds), rounds
+    for cg, cport in rounds:
+        mine = sorted([c["cgroup_id"], c["lport"], c["rport"], c["role"]] for c in res.conns
+                      if cport in (c["lport"], c["rport"]))
+        assert mine == sorted([[cg, cport, 8080, "client"], [cg, 8080, cport, "server"]]), (cg, cport, res.dump())
+
+
 def test_exit_status_and_duration(rig, tracer):
     """--duration ends the run by itself with status 0; SIGINT also exits 0."""
     port = rig.free_port()
