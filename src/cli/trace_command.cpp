@@ -81,6 +81,17 @@ struct RecursionLoss {
     }
 };
 
+// The closing line, as tcpdump's: how much was traced, and whether anything was lost.
+void print_tally(const core::TrackerStats& st, uint64_t lost_ringbuf, uint64_t lost_recursion) {
+    std::string dropped;
+    if (st.filtered) dropped += fmt::format("{} filtered out", st.filtered);
+    if (st.evicted) dropped += fmt::format("{}{} evicted over --max-conns", dropped.empty() ? "" : ", ", st.evicted);
+    const uint64_t lost = lost_ringbuf + lost_recursion;
+    fmt::print(stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", st.events, st.records,
+               dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
+               lost ? fmt::format(" ({} ring buffer full, {} nested too deep)", lost_ringbuf, lost_recursion) : "");
+}
+
 }  // namespace
 
 int run_trace(const TraceOptions& opts) {
@@ -182,11 +193,15 @@ int run_trace(const TraceOptions& opts) {
         opts.duration_s ? start_ns + static_cast<uint64_t>(*opts.duration_s * 1e9) : UINT64_MAX;
     LossCounter drops, misses;
     RecursionLoss recursion;
+    uint64_t lost_ringbuf = 0, lost_recursion = 0;
     auto account_losses = [&] {
-        input.on_lost(drops.take(probe->ringbuf_drops()), core::LossReason::RingbufFull);
+        const uint64_t ringbuf = drops.take(probe->ringbuf_drops());
+        input.on_lost(ringbuf, core::LossReason::RingbufFull);
         const uint64_t misses_now = probe->recursion_misses();
-        input.on_lost(misses.take(recursion.cumulative(misses_now, probe->nested_rescued())),
-                      core::LossReason::Recursion);
+        const uint64_t recursive = misses.take(recursion.cumulative(misses_now, probe->nested_rescued()));
+        input.on_lost(recursive, core::LossReason::Recursion);
+        lost_ringbuf += ringbuf;
+        lost_recursion += recursive;
     };
 
     int exit_code = 0;
@@ -243,6 +258,7 @@ int run_trace(const TraceOptions& opts) {
     if (probe->bad_records()) {
         fmt::print(stderr, "tcptrail: {} malformed ring buffer records skipped\n", probe->bad_records());
     }
+    if (exit_code == 0) print_tally(tracker.stats(), lost_ringbuf, lost_recursion);
     return exit_code;
 }
 

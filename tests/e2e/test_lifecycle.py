@@ -6,6 +6,7 @@ socket) field by field. All mismatches of a test are reported together.
 """
 
 import os
+import re
 import subprocess
 import time
 
@@ -287,6 +288,10 @@ def test_namespaces_made_and_deleted_while_tracing(tracer):
     res = t.stop()
     assert res.returncode == 0, res.dump()
     assert len(res.conns) == 16, res.dump()
+    # The closing tally (the kernel filter leaves only these connections' events).
+    tally = re.fullmatch(r"tcptrail: (\d+) events, 16 connection records, 0 events lost",
+                         res.stderr.strip().splitlines()[-1])
+    assert tally and int(tally.group(1)) >= 8 * 14, res.stderr
     for ino, cport in rounds:
         mine = sorted([c["netns"], c["lport"], c["rport"], c["role"], c["open"]] for c in res.conns
                       if cport in (c["lport"], c["rport"]))

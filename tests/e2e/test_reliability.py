@@ -9,6 +9,7 @@ traced.
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -206,6 +207,51 @@ def test_forced_loss_is_reported_exactly_as_counted_in_the_kernel():
     reported = sum(r["count"] for r in res.lost if r["reason"] == "ringbuf_full")
     assert kernel_drops > 0, "the test did not manage to overflow the ring buffer"
     assert reported == kernel_drops
+    tally = re.fullmatch(r"tcptrail: \d+ events, \d+ connection records, (\d+) events lost "
+                         r"\((\d+) ring buffer full, 0 nested too deep\)", res.stderr.strip().splitlines()[-1])
+    assert tally and int(tally.group(1)) == int(tally.group(2)) == kernel_drops, res.stderr
+
+
+HOLD_FOUR_OPEN = """
+import socket, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 8080)); srv.listen()
+keep = []
+for i in range(4):
+    c = socket.create_connection(("127.0.0.1", 8080), source_address=("127.0.0.1", 41000 + i))
+    a, _ = srv.accept()
+    keep += [c, a]
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_max_conns_evicts_the_least_recently_active_and_says_so():
+    """--max-conns 3 and four open connections (eight sockets): five sockets are
+    evicted, reported as lost, and counted in the closing tally; the three most
+    recently active are reported open at exit."""
+    netns = "tt-e2e-evict-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        t = Tracer(["--max-conns", 3, "--port", 8080]).start()
+        holder = subprocess.Popen(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", HOLD_FOUR_OPEN],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            res = t.stop()
+        finally:
+            holder.communicate(timeout=10)
+            t.kill()
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+    assert res.returncode == 0, res.dump()
+    assert [(r["count"], r["reason"]) for r in res.lost] == [(5, "evicted")], res.dump()
+    # The last connection's two sockets and the server socket accepted just before it.
+    assert sorted((c["role"], c["lport"], c["rport"], c["open"]) for c in res.conns) == [
+        ("client", 41003, 8080, True), ("server", 8080, 41002, True), ("server", 8080, 41003, True)], res.dump()
+    assert res.stderr.strip().splitlines()[-1] == \
+        "tcptrail: %s events, 3 connection records (5 evicted over --max-conns), 0 events lost" % \
+        re.match(r"tcptrail: (\d+) events", res.stderr.strip().splitlines()[-1]).group(1), res.stderr
 
 
 def test_user_drops_every_capability_and_tracing_goes_on():
