@@ -40,13 +40,9 @@ constexpr size_t kTupleBound = 64 + 2 * kMaxAddrText + 4 * 20;
 
 void tuple_fields(JsonCursor& c, const core::SocketTuple& t) {
     c.key("family").num(t.family);
-    c.key("laddr").ch('"');
-    c = JsonCursor(write_addr(c.position(), t.family, t.laddr.data()));
-    c.ch('"');
+    c.key("laddr").ch('"').addr(t.family, t.laddr.data()).ch('"');
     c.key("lport").num(t.lport);
-    c.key("raddr").ch('"');
-    c = JsonCursor(write_addr(c.position(), t.family, t.raddr.data()));
-    c.ch('"');
+    c.key("raddr").ch('"').addr(t.family, t.raddr.data()).ch('"');
     c.key("rport").num(t.rport);
     c.key("netns").num(t.netns);
 }
@@ -101,9 +97,7 @@ const char* event_name(uint8_t type) {
 
 template <size_t N>
 void time_field(JsonCursor& c, const TimeBase& time, const char (&name)[N], uint64_t mono_ns) {
-    c.key(name).ch('"');
-    c = JsonCursor(time.write_rfc3339(c.position(), mono_ns));
-    c.ch('"');
+    c.key(name).ch('"').time(time, mono_ns).ch('"');
 }
 
 }  // namespace

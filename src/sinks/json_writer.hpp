@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "sinks/format.hpp"
+#include "sinks/time_base.hpp"
 
 namespace tcptrail::sinks {
 
@@ -123,6 +124,14 @@ public:
         return *this;
     }
     JsonCursor& plain_or_null(const char* s) { return s ? plain(s) : null(); }
+    JsonCursor& addr(uint8_t family, const uint8_t* a) {  // at most kMaxAddrText bytes
+        p_ = write_addr(p_, family, a);
+        return *this;
+    }
+    JsonCursor& time(const TimeBase& time, uint64_t mono_ns) {  // TimeBase::kRfc3339Size bytes
+        p_ = time.write_rfc3339(p_, mono_ns);
+        return *this;
+    }
     // Escaped: at most 6 bytes per byte of s, plus the quotes.
     JsonCursor& text(std::string_view s) {
         p_ = write_json_string(p_, s);
