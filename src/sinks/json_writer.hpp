@@ -100,6 +100,15 @@ public:
         p_ += N + 3;
         return *this;
     }
+    JsonCursor& key(std::string_view name) {  // a name known only at run time
+        p_[0] = ',';
+        p_[1] = '"';
+        copy_bytes(p_ + 2, name.data(), name.size());
+        p_[name.size() + 2] = '"';
+        p_[name.size() + 3] = ':';
+        p_ += name.size() + 4;
+        return *this;
+    }
     JsonCursor& num(uint64_t v) {  // at most 20 bytes
         char digits[20];
         char* end = digits + sizeof(digits);
@@ -143,29 +152,25 @@ private:
     char* p_;
 };
 
+// Appends pieces to a buffer, each through a JsonCursor over room reserved for
+// it: for the few lines that are not records (or that embed one).
 class JsonWriter {
 public:
     explicit JsonWriter(fmt::memory_buffer& b) : b_(b) {}
 
-    void raw(std::string_view s) { copy_bytes(grow(s.size()), s.data(), s.size()); }
-    void ch(char c) { *grow(1) = c; }
+    void raw(std::string_view s) {
+        piece(s.size(), [&](JsonCursor& c) { c.raw(s); });
+    }
+    void ch(char ch) {
+        piece(1, [&](JsonCursor& c) { c.ch(ch); });
+    }
     // ,"name":  (the separator is part of the key: every object starts with a key-less field)
     JsonWriter& key(std::string_view name) {
-        char* p = grow(name.size() + 4);
-        *p++ = ',';
-        *p++ = '"';
-        copy_bytes(p, name.data(), name.size());
-        p += name.size();
-        *p++ = '"';
-        *p = ':';
+        piece(name.size() + 4, [&](JsonCursor& c) { c.key(name); });
         return *this;
     }
     void num(uint64_t v) {
-        char digits[20];
-        char* end = digits + sizeof(digits);
-        const char* start = decimal_before(end, v);
-        const auto n = static_cast<size_t>(end - start);
-        copy_short(grow(n), start, n);
+        piece(20, [&](JsonCursor& c) { c.num(v); });
     }
     template <typename T>
     void opt(const std::optional<T>& v) {
@@ -179,10 +184,7 @@ public:
     void null() { raw("null"); }
     // A string known to need no escaping (names, addresses, timestamps).
     void plain(std::string_view s) {
-        char* p = grow(s.size() + 2);
-        *p++ = '"';
-        copy_bytes(p, s.data(), s.size());
-        p[s.size()] = '"';
+        piece(s.size() + 2, [&](JsonCursor& c) { c.plain(s); });
     }
     void plain_or_null(const char* s) {
         if (s) {
@@ -191,15 +193,8 @@ public:
             null();
         }
     }
-    // Escaped; most text (a comm) needs no escaping and is copied as it is.
-    void text(std::string_view s) {
-        for (unsigned char c : s) {
-            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-                append_json_string(b_, s);
-                return;
-            }
-        }
-        plain(s);
+    void text(std::string_view s) {  // escaped
+        piece(JsonCursor::text_bound(s.size()), [&](JsonCursor& c) { c.text(s); });
     }
     fmt::memory_buffer& buffer() { return b_; }
 
@@ -211,12 +206,11 @@ public:
     void commit(const JsonCursor& c) { b_.resize(static_cast<size_t>(c.position() - b_.data())); }
 
 private:
-    // Extends the buffer by n bytes and returns where they start. fmt's own
-    // append() is an out-of-line loop: too slow for millions of tiny pieces.
-    char* grow(size_t n) {
-        const size_t at = b_.size();
-        b_.resize(at + n);
-        return b_.data() + at;
+    template <typename Write>
+    void piece(size_t bound, Write write) {
+        JsonCursor c = reserve(bound);
+        write(c);
+        commit(c);
     }
 
     fmt::memory_buffer& b_;
