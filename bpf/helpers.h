@@ -147,57 +147,69 @@ static __always_inline bool sock_passes(__u16 family, __u32 netns, __u16 lport, 
  * (start_accept_event), as does the no-socket reset path from the packet.
  */
 
+/* This CPU's slot for key in one of its id caches (maps.h), or NULL. */
+static __always_inline struct tt_id_slot *id_cache_slot(bool cgroup, __u64 key)
+{
+	struct tt_id_caches *caches;
+	__u32 zero = 0, i;
+
+	caches = bpf_map_lookup_elem(&id_caches, &zero);
+	if (!caches || !key)
+		return NULL;
+	i = (key * 0x9E3779B97F4A7C15ULL) >> (64 - TT_ID_CACHE_BITS);
+	return cgroup ? &caches->cgroup[i] : &caches->netns[i];
+}
+
+/* The cached value, through a register of its own: the verifier refuses an
+ * instruction that reads a map value on one path and kernel memory on another,
+ * which is what the compiler would otherwise make of the caller's two reads. */
+static __always_inline __u64 id_cache_value(const struct tt_id_slot *slot)
+{
+	__u64 value = slot->value;
+
+	asm volatile("" : "+r"(value));
+	return value;
+}
+
 /*
  * The socket's network namespace (inode number). struct net keeps ns.inum in
  * the cache line of the namespace's reference count, which the creation and
  * the destruction of every socket write: under churn, reading it was a miss on
- * a line another CPU had just written, a third of this program's time. So each
- * CPU remembers the inums of the namespaces it saw, by net_cookie: unique for
- * the boot (a namespace made where a freed one was has a new one) and in a
- * line of struct net written once.
+ * a line another CPU had just written, a third of this program's time. So it
+ * comes from a per-CPU cache, by net_cookie, in a line of struct net written once.
  */
 static __always_inline __u32 sock_netns(const struct sock_common *skc)
 {
 	const struct net *net = skc->skc_net.net;
-	struct netns_inum_cache *cache;
-	struct netns_inum_slot *slot;
-	__u32 zero = 0, inum;
+	struct tt_id_slot *slot;
+	__u32 inum;
 	__u64 cookie;
 
 	/* By offset: a plain u64 read, whether the field is a u64 or (in older kernels) an atomic64_t. */
 	if (!bpf_core_field_exists(net->net_cookie) || bpf_core_field_size(net->net_cookie) != 8)
 		return net->ns.inum;
 	cookie = *(const __u64 *)((const char *)net + bpf_core_field_offset(net->net_cookie));
-	cache = bpf_map_lookup_elem(&netns_inums, &zero);
-	if (!cache || !cookie)
+	slot = id_cache_slot(false, cookie);
+	if (!slot)
 		return net->ns.inum;
-	slot = &cache->slot[(cookie * 0x9E3779B97F4A7C15ULL) >> (64 - TT_NETNS_CACHE_BITS)];
-	if (slot->cookie == cookie) {
-		inum = slot->inum;
-		/* One load per pointer kind: the verifier refuses an instruction that
-		 * reads a map value on one path and struct net on another. */
-		asm volatile("" : "+r"(inum));
-		return inum;
-	}
+	if (slot->key == cookie)
+		return id_cache_value(slot);
 	inum = net->ns.inum;
-	slot->inum = inum;
-	slot->cookie = cookie;
+	slot->value = inum;
+	slot->key = cookie;
 	return inum;
 }
 
 /*
  * The socket's cgroup v2 id: its cgroup's kernfs node id, two dependent loads
  * away, both mostly cache misses (nothing on the socket path touches the
- * cgroup's kernfs node). So each CPU remembers the ids of the cgroups it saw,
- * by the css serial_nr: unique for the boot, and in a line of struct cgroup
- * written only when the cgroup comes or goes.
+ * cgroup's kernfs node). So it comes from a per-CPU cache, by the css
+ * serial_nr, in a line of struct cgroup written only when the cgroup comes or goes.
  */
 static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 {
-	struct cgroup_id_cache *cache;
-	struct cgroup_id_slot *slot;
+	struct tt_id_slot *slot;
 	struct cgroup *cg;
-	__u32 zero = 0;
 	__u64 serial, id;
 
 	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
@@ -207,18 +219,14 @@ static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
 		return 0;
 	/* + 1: the root cgroup's is 0, every other one's counts up from 1. */
 	serial = cg->self.serial_nr + 1;
-	cache = bpf_map_lookup_elem(&cgroup_ids, &zero);
-	if (!cache)
+	slot = id_cache_slot(true, serial);
+	if (!slot)
 		return cg->kn->id;
-	slot = &cache->slot[(serial * 0x9E3779B97F4A7C15ULL) >> (64 - TT_CGROUP_CACHE_BITS)];
-	if (slot->serial == serial) {
-		id = slot->id;
-		asm volatile("" : "+r"(id)); /* as in sock_netns */
-		return id;
-	}
+	if (slot->key == serial)
+		return id_cache_value(slot);
 	id = cg->kn->id;
-	slot->id = id;
-	slot->serial = serial;
+	slot->value = id;
+	slot->key = serial;
 	return id;
 }
 

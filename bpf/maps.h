@@ -79,47 +79,30 @@ struct {
 } nested_rescued SEC(".maps");
 
 /*
- * Per CPU: the inode numbers of the network namespaces seen lately, keyed by
- * net_cookie (sock_netns in helpers.h). A small direct-mapped cache: a host
- * with more namespaces than slots only reads more often.
+ * Per CPU: small direct-mapped caches of ids that cost cold loads to read, each
+ * keyed by a number unique for the boot, so that a namespace or cgroup made
+ * where a freed one was is never taken for it (id_cache_slot in helpers.h):
+ * - network namespaces' inode numbers, by net_cookie (sock_netns);
+ * - cgroup ids (the kernfs node id user space reports), by the cgroup's css
+ *   serial_nr + 1 (sock_cgroup_id).
+ * A host with more of them than slots only reads more often.
  */
-#define TT_NETNS_CACHE_BITS 4
-struct netns_inum_slot {
-	__u64 cookie; /* struct net's net_cookie, never 0; 0: empty slot */
-	__u32 inum;
+#define TT_ID_CACHE_BITS 4
+struct tt_id_slot {
+	__u64 key; /* 0: empty slot */
+	__u64 value;
 };
 
-struct netns_inum_cache {
-	struct netns_inum_slot slot[1 << TT_NETNS_CACHE_BITS];
+struct tt_id_caches {
+	struct tt_id_slot netns[1 << TT_ID_CACHE_BITS];
+	struct tt_id_slot cgroup[1 << TT_ID_CACHE_BITS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct netns_inum_cache);
-} netns_inums SEC(".maps");
-
-/*
- * Per CPU: the ids of the cgroups sockets were seen in lately, keyed by the
- * cgroup's css serial_nr (sock_cgroup_id in helpers.h): unique for the boot,
- * so a cgroup made where a freed one was is never taken for it.
- */
-#define TT_CGROUP_CACHE_BITS 4
-struct cgroup_id_slot {
-	__u64 serial; /* the cgroup's self.serial_nr + 1; 0: empty slot */
-	__u64 id;     /* its kernfs node id: the cgroup v2 id user space reports */
-};
-
-struct cgroup_id_cache {
-	struct cgroup_id_slot slot[1 << TT_CGROUP_CACHE_BITS];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct cgroup_id_cache);
-} cgroup_ids SEC(".maps");
+	__type(value, struct tt_id_caches);
+} id_caches SEC(".maps");
 
 #endif
