@@ -193,15 +193,11 @@ int run_trace(const TraceOptions& opts) {
         opts.duration_s ? start_ns + static_cast<uint64_t>(*opts.duration_s * 1e9) : UINT64_MAX;
     LossCounter drops, misses;
     RecursionLoss recursion;
-    uint64_t lost_ringbuf = 0, lost_recursion = 0;
     auto account_losses = [&] {
-        const uint64_t ringbuf = drops.take(probe->ringbuf_drops());
-        input.on_lost(ringbuf, core::LossReason::RingbufFull);
+        input.on_lost(drops.take(probe->ringbuf_drops()), core::LossReason::RingbufFull);
         const uint64_t misses_now = probe->recursion_misses();
-        const uint64_t recursive = misses.take(recursion.cumulative(misses_now, probe->nested_rescued()));
-        input.on_lost(recursive, core::LossReason::Recursion);
-        lost_ringbuf += ringbuf;
-        lost_recursion += recursive;
+        input.on_lost(misses.take(recursion.cumulative(misses_now, probe->nested_rescued())),
+                      core::LossReason::Recursion);
     };
 
     int exit_code = 0;
@@ -258,7 +254,7 @@ int run_trace(const TraceOptions& opts) {
     if (probe->bad_records()) {
         fmt::print(stderr, "tcptrail: {} malformed ring buffer records skipped\n", probe->bad_records());
     }
-    if (exit_code == 0) print_tally(tracker.stats(), lost_ringbuf, lost_recursion);
+    if (exit_code == 0) print_tally(tracker.stats(), drops.reported, misses.reported);
     return exit_code;
 }
 
