@@ -80,7 +80,7 @@ char* write_json_string(char* p, std::string_view s) {
 
 void append_json_string(fmt::memory_buffer& out, std::string_view s) {
     const size_t at = out.size();
-    out.resize(at + 6 * s.size() + 2);
+    out.resize(at + json_string_bound(s.size()));
     out.resize(static_cast<size_t>(write_json_string(out.data() + at, s) - out.data()));
 }
 

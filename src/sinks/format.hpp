@@ -25,8 +25,10 @@ void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool l
 // Appends s as a JSON string literal (quotes included). Bytes outside printable
 // ASCII are escaped as \u00XX so any comm or path stays valid JSON.
 void append_json_string(fmt::memory_buffer& out, std::string_view s);
-// The same written at p (room for 6 * s.size() + 2 bytes); returns the end.
+// The same written at p (room for json_string_bound(s.size()) bytes); returns the end.
 char* write_json_string(char* p, std::string_view s);
+// The most bytes an n-byte string takes as a JSON string: \u00XX each, and the quotes.
+constexpr size_t json_string_bound(size_t n) { return 6 * n + 2; }
 
 // What moved counters of a namespace mean, as one sentence for a WARNING line,
 // e.g. "listen queue overflowed 3 times in netns 4026532712: ...". Call only when

@@ -105,10 +105,10 @@ void time_field(JsonCursor& c, const TimeBase& time, const char (&name)[N], uint
 size_t conn_json_bound(const core::ConnRecord& r) {
     // Some 35 keys and as many values of at most 20 bytes, the tuple, two
     // times and the error's name: under 1,500 bytes; each state under 64.
-    return 2048 + JsonCursor::text_bound(r.comm.size()) + 64 * r.states.size();
+    return 2048 + json_string_bound(r.comm.size()) + 64 * r.states.size();
 }
 
-size_t event_json_bound(const tt_event& /*e*/) { return 512 + kTupleBound + JsonCursor::text_bound(TT_COMM_LEN); }
+size_t event_json_bound(const tt_event& /*e*/) { return 512 + kTupleBound + json_string_bound(TT_COMM_LEN); }
 
 void write_conn_json(JsonWriter& w, const core::ConnRecord& r, const TimeBase& time) {
     JsonCursor c = w.reserve(conn_json_bound(r));
@@ -222,7 +222,7 @@ void JsonSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     JsonWriter w(out_.buffer());
     w.raw("{\"type\":\"close_wait\"");
     w.key("id").num(r.id);
-    JsonCursor c = w.reserve(kTupleBound + 64 + JsonCursor::text_bound(r.comm.size()));
+    JsonCursor c = w.reserve(kTupleBound + 64 + json_string_bound(r.comm.size()));
     tuple_fields(c, r.tuple);
     c.key("role").plain(core::role_name(r.role));
     owner_fields(c, r);

@@ -141,12 +141,10 @@ public:
         p_ = time.write_rfc3339(p_, mono_ns);
         return *this;
     }
-    // Escaped: at most 6 bytes per byte of s, plus the quotes.
-    JsonCursor& text(std::string_view s) {
+    JsonCursor& text(std::string_view s) {  // escaped: at most json_string_bound(s.size()) bytes
         p_ = write_json_string(p_, s);
         return *this;
     }
-    static constexpr size_t text_bound(size_t n) { return 6 * n + 2; }
 
 private:
     char* p_;
@@ -194,7 +192,7 @@ public:
         }
     }
     void text(std::string_view s) {  // escaped
-        piece(JsonCursor::text_bound(s.size()), [&](JsonCursor& c) { c.text(s); });
+        piece(json_string_bound(s.size()), [&](JsonCursor& c) { c.text(s); });
     }
     fmt::memory_buffer& buffer() { return b_; }
 
