@@ -53,10 +53,15 @@ void install_signal_handlers() {
 class StreamFeed : public probe::EventHandler {
 public:
     explicit StreamFeed(core::EventStream& s) : stream_(s) {}
-    void on_event(const tt_event& e) override { stream_.on_event(e); }
+    void on_event(const tt_event& e) override {
+        ++traced_;
+        stream_.on_event(e);
+    }
+    uint64_t traced() const { return traced_; }  // events from the kernel, for the closing tally
 
 private:
     core::EventStream& stream_;
+    uint64_t traced_ = 0;
 };
 
 // Reports growth of a cumulative kernel counter as loss.
@@ -82,12 +87,12 @@ struct RecursionLoss {
 };
 
 // The closing line, as tcpdump's: how much was traced, and whether anything was lost.
-void print_tally(const core::TrackerStats& st, uint64_t lost_ringbuf, uint64_t lost_recursion) {
+void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ringbuf, uint64_t lost_recursion) {
     std::string dropped;
     if (st.filtered) dropped += fmt::format("{} filtered out", st.filtered);
     if (st.evicted) dropped += fmt::format("{}{} evicted over --max-conns", dropped.empty() ? "" : ", ", st.evicted);
     const uint64_t lost = lost_ringbuf + lost_recursion;
-    fmt::print(stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", st.events, st.records,
+    fmt::print(stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
                dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
                lost ? fmt::format(" ({} ring buffer full, {} nested too deep)", lost_ringbuf, lost_recursion) : "");
 }
@@ -254,7 +259,7 @@ int run_trace(const TraceOptions& opts) {
     if (probe->bad_records()) {
         fmt::print(stderr, "tcptrail: {} malformed ring buffer records skipped\n", probe->bad_records());
     }
-    if (exit_code == 0) print_tally(tracker.stats(), drops.reported, misses.reported);
+    if (exit_code == 0) print_tally(feed.traced(), tracker.stats(), drops.reported, misses.reported);
     return exit_code;
 }
 
