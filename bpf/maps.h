@@ -53,24 +53,29 @@ struct {
 	__type(value, __u64);
 } last_wakeup SEC(".maps");
 
-/* set_state hits the first copy of the program took on this CPU and the second
- * copy has not yet seen, innermost last (see set_state_copy in tcptrail.bpf.c).
- * A ring: an entry the second copy never saw (it was skipped) is overwritten later. */
-#define TT_TAKEN_RING 8
-struct set_state_taken {
-	__u64 hit[TT_TAKEN_RING];
-	__u32 top; /* free-running; hit[(top - 1) % TT_TAKEN_RING] is the newest */
+/*
+ * The set_state hits traced on this CPU, newest last (see set_state_copy in
+ * tcptrail.bpf.c): the second copy of the program looks a hit up here to
+ * learn whether the first traced it. Append-only: an entry is never removed,
+ * only overwritten TT_TRACED_LOG hits later, so a second copy that runs late
+ * (a softirq ran in between) still finds its hit.
+ */
+#define TT_TRACED_LOG 256
+struct set_state_log {
+	__u64 hit[TT_TRACED_LOG];
+	__u32 next; /* free-running; hit[(next - 1) % TT_TRACED_LOG] is the newest */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct set_state_taken);
-} set_state_taken SEC(".maps");
+	__type(value, struct set_state_log);
+} set_state_log SEC(".maps");
 
-/* set_state events the second copy traced: each one is also a recursion miss
- * of the first copy, which user space therefore does not report as lost. */
+/* set_state hits the second copy traced: each one is also a recursion miss of
+ * the first copy, which user space therefore does not report as lost (unless
+ * it finds the event to be a duplicate: see set_state_copy). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

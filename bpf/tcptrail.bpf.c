@@ -81,7 +81,8 @@ static __always_inline struct tt_slot start_sock_event(const struct sock *sk, co
 	return slot;
 }
 
-static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie, int oldstate, int newstate)
+static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie, int oldstate, int newstate,
+					    bool rescued)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk); /* NULL unless a full TCP socket */
 	struct tt_slot slot;
@@ -97,59 +98,64 @@ static __always_inline void trace_set_state(const struct sock *sk, __u64 cookie,
 		e->cgroup_id = sock_cgroup_id(sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
+	if (rescued)
+		e->flags |= TT_F_RESCUED;
 	stage_commit(slot);
 }
 
 /*
- * The kernel skips a tp_btf program that is already active on this CPU: when a
- * softirq changes a socket's state while the program is tracing (or about to
- * trace) a change in the task it interrupted. A second copy of the program,
- * attached to the same tracepoint after the first, traces what the first
- * missed. The kernel runs both for each hit, first copy first, so:
- * - the first copy traces every hit it runs for and pushes it on this CPU's
- *   taken stack;
- * - the second copy, the last to run for a hit, pops the hit if it is there
- *   (with anything a nested hit left above it), and otherwise traces it.
- * The stack, not a depth counter, is what makes this exact: a hit nesting in
- * the instants between the kernel marking the first copy busy and the
- * program's first instruction (or after its last) is still traced once.
- * Every hit is traced once unless both copies are busy on the CPU, which takes
- * three nested levels (TCP state changes happen in task and softirq context
- * only). Each hit the second copy traces is a recursion miss of the first that
- * user space does not count as lost (nested_rescued).
+ * The kernel skips a tp_btf program that is already active on this CPU (and
+ * counts a recursion miss): when a softirq changes a socket's state while the
+ * program is tracing a change in the task it interrupted. So a second copy of
+ * the program is attached to the tracepoint after the first, and the kernel
+ * runs both for each hit, first copy first:
+ * - the first copy traces every hit it runs for, and logs it in this CPU's
+ *   set_state_log;
+ * - the second copy traces a hit only if it is not in the log (the first copy
+ *   was skipped for it).
+ * A hit is lost only if both copies are busy on the CPU at once, which takes
+ * three nested contexts; user space counts any such loss from the first
+ * copy's misses less what the second rescued.
+ * The log is searched newest first: the hit is nearly always the newest entry,
+ * or a few below it when a softirq ran between the two copies. A softirq that
+ * changes more than TT_TRACED_LOG states in between (seen here: a millisecond
+ * of backlog processing after a timer tick) pushes the first copy's entry out,
+ * and the second copy traces the hit again. Its events carry TT_F_RESCUED, so
+ * user space recognises such a repeat, drops it and does not count it as a
+ * rescue (src/core/tracker.cpp, made_transition).
  */
 static __always_inline void set_state_copy(bool first, const struct sock *sk, int oldstate, int newstate)
 {
-	/* Hits that nest are of different sockets or transitions: this tells them apart.
-	 * (The cookie is made once per socket; later calls only read it.) */
+	/* The cookie is made once per socket; later calls only read it. A hit is
+	 * one transition of one socket: no two hits have the same value. */
 	__u64 cookie = bpf_get_socket_cookie((void *)sk);
 	__u64 hit = cookie ^ ((__u64)oldstate << 56) ^ ((__u64)newstate << 48);
-	struct set_state_taken *taken;
+	struct set_state_log *log;
 	__u32 zero = 0;
-	__u32 top;
+	__u32 next;
 
-	taken = bpf_map_lookup_elem(&set_state_taken, &zero);
-	if (!taken)
+	log = bpf_map_lookup_elem(&set_state_log, &zero);
+	if (!log)
 		return;
-	top = taken->top;
 	if (first) {
-		taken->hit[top % TT_TAKEN_RING] = hit;
-		taken->top = top + 1;
-		trace_set_state(sk, cookie, oldstate, newstate);
+		/* Only the first copy appends, and the kernel never runs it nested
+		 * in itself on a CPU: appends cannot interleave. */
+		next = log->next;
+		log->hit[next % TT_TRACED_LOG] = hit;
+		log->next = next + 1;
+		trace_set_state(sk, cookie, oldstate, newstate, false);
 		return;
 	}
-#pragma unroll
-	for (__u32 i = 1; i <= 4; i++) {
-		if (taken->hit[(top - i) % TT_TAKEN_RING] == hit) {
-			taken->top = top - i;
+	next = log->next;
+	for (__u32 i = 1; i <= TT_TRACED_LOG; i++) {
+		if (log->hit[(next - i) % TT_TRACED_LOG] == hit)
 			return;
-		}
 	}
 	__u64 *rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
 
 	if (rescued)
 		*rescued += 1;
-	trace_set_state(sk, cookie, oldstate, newstate);
+	trace_set_state(sk, cookie, oldstate, newstate, true);
 }
 
 #define SET_STATE_COPY(name, first)                                                               \

@@ -51,6 +51,11 @@ enum tt_event_flags {
 	TT_F_OWNER_KNOWN = 1 << 4, /* TT_EV_EXISTING: pid/comm are the socket's owner */
 	TT_F_FINAL = 1 << 5,       /* TT_EV_EXISTING: part of the complete snapshot taken at exit */
 	TT_F_SNAPSHOT_END = 1 << 6, /* TT_EV_EXISTING, no socket: that snapshot is complete */
+	/* TT_EV_STATE: traced by the second copy of the program, which found no
+	 * trace of the hit by the first (bpf/tcptrail.bpf.c). Nearly always a hit
+	 * the first copy missed; rarely the first copy's trace of it had left the
+	 * log, and user space drops the duplicate (src/core/tracker.cpp). */
+	TT_F_RESCUED = 1 << 7,
 };
 
 /* Bits of tt_event.sk_bits: facts about the socket when the event fired. */

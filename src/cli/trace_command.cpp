@@ -76,11 +76,14 @@ struct LossCounter {
 
 // Recursion misses that no nested copy made up for. A miss is counted by the
 // kernel just before the nested copy runs, so misses are taken one poll late:
-// by then every rescue of those misses has been counted.
+// by then every rescue of those misses has been counted. A rescue that the
+// tracker found to be a duplicate (TrackerStats::duplicate_events) made up for
+// nothing.
 struct RecursionLoss {
     uint64_t misses_before = 0;
-    uint64_t cumulative(uint64_t misses_now, uint64_t rescued_now) {
-        uint64_t lost = misses_before > rescued_now ? misses_before - rescued_now : 0;
+    uint64_t cumulative(uint64_t misses_now, uint64_t rescued_now, uint64_t duplicates_now) {
+        const uint64_t rescued = rescued_now > duplicates_now ? rescued_now - duplicates_now : 0;
+        uint64_t lost = misses_before > rescued ? misses_before - rescued : 0;
         misses_before = misses_now;
         return lost;
     }
@@ -91,6 +94,8 @@ void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ri
     std::string dropped;
     if (st.filtered) dropped += fmt::format("{} filtered out", st.filtered);
     if (st.evicted) dropped += fmt::format("{}{} evicted over --max-conns", dropped.empty() ? "" : ", ", st.evicted);
+    if (st.duplicate_events)
+        dropped += fmt::format("{}{} duplicate events dropped", dropped.empty() ? "" : ", ", st.duplicate_events);
     const uint64_t lost = lost_ringbuf + lost_recursion;
     fmt::print(stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
                dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
@@ -201,8 +206,9 @@ int run_trace(const TraceOptions& opts) {
     auto account_losses = [&] {
         input.on_lost(drops.take(probe->ringbuf_drops()), core::LossReason::RingbufFull);
         const uint64_t misses_now = probe->recursion_misses();
-        input.on_lost(misses.take(recursion.cumulative(misses_now, probe->nested_rescued())),
-                      core::LossReason::Recursion);
+        input.on_lost(
+            misses.take(recursion.cumulative(misses_now, probe->nested_rescued(), tracker.stats().duplicate_events)),
+            core::LossReason::Recursion);
     };
 
     int exit_code = 0;

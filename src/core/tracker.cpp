@@ -270,6 +270,10 @@ void Tracker::on_state(const tt_event& e) {
     const uint8_t from = e.old_state;
     const uint8_t to = e.new_state;
     Conn* c = find(e.cookie);
+    if (c && (e.flags & TT_F_RESCUED) && made_transition(*c, from, to)) {
+        ++stats_.duplicate_events;
+        return;
+    }
     if (!c) {
         if (to == TT_LISTEN) {
             uint64_t key = listener_key(e.netns, e.lport);
@@ -394,6 +398,34 @@ void Tracker::on_state(const tt_event& e) {
         default: break;
     }
     emit_event(e, c->id);
+}
+
+// Whether the socket's timeline already has from -> to. A socket makes each
+// transition once (a reconnect after a failed connect() aside), so a rescued
+// event that repeats one is the kernel side tracing a hit twice: its first
+// copy's trace had left the per-CPU log by the time a later copy looked (a
+// long softirq ran between them). The repeat comes within a few milliseconds,
+// while the socket is still here: closed sockets wait close_grace_ns.
+bool Tracker::made_transition(const Conn& c, uint8_t from, uint8_t to) const {
+    if (to == TT_CLOSE) return c.closed && c.extra && c.extra->state_before_close == from;
+    if (c.first_state_count == 0) return false;
+    // The transition that made the socket: its first state's predecessor is implicit.
+    if (!c.partial && c.first_states[0] == to &&
+        ((c.role == Role::Client && from == TT_CLOSE) || (c.role == Role::Server && from == TT_LISTEN)))
+        return true;
+    uint8_t prev = c.first_states[0];
+    auto step = [&](uint8_t next) {
+        const bool match = prev == from && next == to;
+        prev = next;
+        return match;
+    };
+    if (c.first_state_count > 1 && step(c.first_states[1])) return true;
+    if (c.extra) {
+        for (const StateStamp& s : c.extra->later_states) {
+            if (step(s.state)) return true;
+        }
+    }
+    return false;
 }
 
 bool Tracker::adopt_early_child(const tt_event& e) {

@@ -56,6 +56,8 @@ struct TrackerStats {
     uint64_t evicted = 0;
     // Child sockets that lost the race for their request (lost_race_to_sibling()): not reported.
     uint64_t duplicate_children = 0;
+    // State changes traced twice by the kernel side (TT_F_RESCUED, made_transition()): dropped.
+    uint64_t duplicate_events = 0;
 };
 
 class Tracker : public EventStream {
@@ -196,6 +198,7 @@ private:
     void on_existing(const tt_event& e);
     void on_netstat(const tt_event& e);
     bool adopt_early_child(const tt_event& e);
+    bool made_transition(const Conn& c, uint8_t from, uint8_t to) const;
     void note_recent_child(const Conn& c);
     bool lost_race_to_sibling(const Conn& c) const;
     void reconcile_with_final_snapshot(const tt_event& end);

@@ -66,7 +66,7 @@ public:
 
     uint64_t ringbuf_drops() const;     // cumulative failed reservations (kernel count)
     uint64_t recursion_misses() const;  // cumulative, all programs but the nested copy (kernel count)
-    uint64_t nested_rescued() const;    // cumulative: of those misses, events the nested copy kept
+    uint64_t nested_rescued() const;    // cumulative: set_state events the nested copy traced
     uint64_t bad_records() const { return bad_records_; }
     int attached_programs() const { return attached_; }
 

@@ -132,6 +132,74 @@ TEST_F(TrackerTest, ServerPassiveCloseIsRemoteAndOwnedByAcceptorNotSoftirq) {
     EXPECT_EQ(r.bytes_received, 300u);
 }
 
+// The kernel side traces a hit twice when the first copy's trace of it left
+// the per-CPU log before a later copy looked (tcptrail.bpf.c): the repeat is
+// flagged TT_F_RESCUED and comes a few milliseconds later at most.
+tt_event rescued(tt_event e) {
+    e.flags |= TT_F_RESCUED;
+    return e;
+}
+
+TEST_F(TrackerTest, RescuedRepeatsOfTransitionsAreDroppedAndCounted) {
+    opts.emit_events = true;
+    make();
+    SocketScript c(100, 40000, 80);
+    const tt_event open = SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 4242, "curl");
+    feed(open);
+    c.bytes_acked = 1;
+    feed(c.state(TT_SYN_SENT, TT_ESTABLISHED, 0.4));
+    feed(rescued(open));  // the connect(), again
+    const tt_event fin = SocketScript::in_task(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 10), 4242, "curl");
+    feed(fin);
+    c.sk_bits = TT_SK_ALL_ACKED | TT_SK_PEER_FIN;
+    c.bytes_acked = 2;
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 10.2));
+    feed(rescued(fin));  // after a later transition
+    const tt_event close = c.state(TT_FIN_WAIT2, TT_CLOSE, 10.3);
+    feed(close);
+    feed(rescued(close));  // closed, in its grace period
+    end();
+
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(names(out.conns[0]),
+              (std::vector<std::string>{"SYN_SENT", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE"}));
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Local);
+    EXPECT_EQ(tracker->stats().duplicate_events, 3u);
+    // Nor are they in the event stream: 5 transitions, TIME_WAIT's entry and exit in place of the last.
+    EXPECT_EQ(out.events.size(), 6u);
+}
+
+TEST_F(TrackerTest, ServerChildsRescuedRepeatIsDroppedButARescuedFirstTraceIsKept) {
+    SocketScript l(1, 8080, 0);
+    feed(l.state(TT_CLOSE, TT_LISTEN, 0));
+    SocketScript s(2, 8080, 51000);
+    const tt_event child = s.state(TT_LISTEN, TT_SYN_RECV, 5);
+    feed(child);
+    // The first copy missed this one: a later copy's trace is the only one.
+    feed(rescued(s.state(TT_SYN_RECV, TT_ESTABLISHED, 5.01)));
+    feed(rescued(child));
+    feed(rescued(s.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 20)));
+    feed(s.state(TT_CLOSE_WAIT, TT_LAST_ACK, 21));
+    feed(s.state(TT_LAST_ACK, TT_CLOSE, 21.5));
+    end();
+
+    ASSERT_EQ(out.conns.size(), 1u);
+    EXPECT_EQ(out.conns[0].role, Role::Server);
+    EXPECT_EQ(names(out.conns[0]),
+              (std::vector<std::string>{"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSE"}));
+    EXPECT_EQ(out.conns[0].closed_by, ClosedBy::Remote);
+    EXPECT_EQ(tracker->stats().duplicate_events, 1u);
+}
+
+TEST_F(TrackerTest, RepeatWithoutTheRescuedFlagIsNotTakenForADuplicate) {
+    // A socket may connect() again after a failed attempt: CLOSE -> SYN_SENT twice.
+    SocketScript c(7, 0, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 1, "a"));
+    feed(c.state(TT_SYN_SENT, TT_CLOSE, 1));
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 2), 1, "a"));
+    EXPECT_EQ(tracker->stats().duplicate_events, 0u);
+}
+
 TEST_F(TrackerTest, ChildWhoseFirstEventCarriesTheListenersCookieIsOneServerRecord) {
     // Linux 6.1: LISTEN -> SYN_RECV fires before the child gets its cookie and peer.
     SocketScript l(1, 8080, 0);
