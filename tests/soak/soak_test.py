@@ -8,6 +8,7 @@ Short in CI (ctest label `soak`); `bench/soak.sh` runs it for minutes.
 Exit 0 on success; on failure one line per problem.
 """
 
+import collections
 import json
 import os
 import signal
@@ -79,6 +80,9 @@ def main():
     if tracer.returncode != 0:
         problems.append("tcptrail exited %s" % tracer.returncode)
     clients = servers = lost = evicted = open_ = 0
+    # The client's (address, port) of each connection, from either side's record:
+    # on a mismatch, the connections one side is missing, and what was reported of them.
+    client_side, server_side, by_peer = collections.Counter(), collections.Counter(), {}
     with open(out_path) as f:
         for line in f:
             rec = json.loads(line)
@@ -90,10 +94,19 @@ def main():
             elif rec["type"] == "conn":
                 if rec["open"]:
                     open_ += 1
+                if rec["rport"] == port:
+                    peer = (rec["laddr"], rec["lport"])
+                elif rec["lport"] == port:
+                    peer = (rec["raddr"], rec["rport"])
+                else:
+                    continue
+                by_peer.setdefault(peer, []).append(rec)
                 if rec["role"] == "client" and rec["rport"] == port:
                     clients += 1
+                    client_side[peer] += 1
                 elif rec["role"] == "server" and rec["lport"] == port:
                     servers += 1
+                    server_side[peer] += 1
     os.unlink(out_path)
 
     warm = [s for s in samples if s[0] >= min(5.0, seconds / 3)]
@@ -124,6 +137,12 @@ def main():
                                   sorted({s[2] for s in warm})))
     for p in problems:
         print("soak: FAIL: " + p)
+    if problems:
+        for peer in list(((client_side - server_side) + (server_side - client_side)).keys())[:5]:
+            print("soak: records of the connection from %s:%d, which lacks one side:" % peer)
+            for rec in by_peer[peer]:
+                print("soak:   %s %s %s closed_by=%s partial=%s" % (rec["role"], rec["start_time"],
+                      ">".join(s["state"] for s in rec["states"]), rec["closed_by"], rec["partial"]))
     return 1 if problems else 0
 
 
