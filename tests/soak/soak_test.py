@@ -34,6 +34,33 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def one_sided_connections(out_path, port, most=5):
+    """The first few connections with a client record and no server record, or
+    the other way round (keyed by the client's address and port), and what was
+    recorded of each: two more reads of the output, made on failure only."""
+    client_side, server_side = collections.Counter(), collections.Counter()
+    with open(out_path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["type"] != "conn":
+                continue
+            if rec["role"] == "client" and rec["rport"] == port:
+                client_side[(rec["laddr"], rec["lport"])] += 1
+            elif rec["role"] == "server" and rec["lport"] == port:
+                server_side[(rec["raddr"], rec["rport"])] += 1
+    peers = list(((client_side - server_side) + (server_side - client_side)).keys())[:most]
+    found = {peer: [] for peer in peers}
+    with open(out_path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["type"] != "conn":
+                continue
+            for peer in ((rec["laddr"], rec["lport"]), (rec["raddr"], rec["rport"])):
+                if peer in found:
+                    found[peer].append(rec)
+    return found
+
+
 def main():
     if len(sys.argv) != 4:
         print(__doc__)
@@ -80,9 +107,6 @@ def main():
     if tracer.returncode != 0:
         problems.append("tcptrail exited %s" % tracer.returncode)
     clients = servers = lost = evicted = open_ = 0
-    # The client's (address, port) of each connection, from either side's record:
-    # on a mismatch, the connections one side is missing, and what was reported of them.
-    client_side, server_side, by_peer = collections.Counter(), collections.Counter(), {}
     with open(out_path) as f:
         for line in f:
             rec = json.loads(line)
@@ -94,19 +118,16 @@ def main():
             elif rec["type"] == "conn":
                 if rec["open"]:
                     open_ += 1
-                if rec["rport"] == port:
-                    peer = (rec["laddr"], rec["lport"])
-                elif rec["lport"] == port:
-                    peer = (rec["raddr"], rec["rport"])
-                else:
-                    continue
-                by_peer.setdefault(peer, []).append(rec)
                 if rec["role"] == "client" and rec["rport"] == port:
                     clients += 1
-                    client_side[peer] += 1
                 elif rec["role"] == "server" and rec["lport"] == port:
                     servers += 1
-                    server_side[peer] += 1
+    # Every connection is one client and one server record, unless events were
+    # lost or evicted, which are then reported.
+    exact = lost == 0 and evicted == 0
+    one_sided = {}
+    if exact and (clients != generated or servers != generated):
+        one_sided = one_sided_connections(out_path, port)
     os.unlink(out_path)
 
     warm = [s for s in samples if s[0] >= min(5.0, seconds / 3)]
@@ -123,12 +144,14 @@ def main():
         if last_floor > first_floor:
             problems.append("open file descriptors grew from %d to %d (per-second samples: %s)"
                             % (first_floor, last_floor, [s[2] for s in warm]))
-    # Every connection is one client and one server record, unless events were
-    # lost or evicted, which are then reported.
-    if lost == 0 and evicted == 0:
+    if exact:
         if clients != generated or servers != generated:
             problems.append("%d connections made, %d client and %d server records, nothing reported lost"
                             % (generated, clients, servers))
+        for peer, recs in one_sided.items():
+            problems.append("the connection from %s:%d has only: %s" % (peer + ("; ".join(
+                "%s %s %s closed_by=%s partial=%s" % (r["role"], r["start_time"], ">".join(
+                    st["state"] for st in r["states"]), r["closed_by"], r["partial"]) for r in recs) or "nothing",)))
     elif clients > generated or servers > generated:
         problems.append("more records than connections: %d/%d for %d" % (clients, servers, generated))
     print("soak: %.0f s, %d connections (%.0f/s), records %d client + %d server, lost %d, evicted %d, "
@@ -137,12 +160,6 @@ def main():
                                   sorted({s[2] for s in warm})))
     for p in problems:
         print("soak: FAIL: " + p)
-    if problems:
-        for peer in list(((client_side - server_side) + (server_side - client_side)).keys())[:5]:
-            print("soak: records of the connection from %s:%d, which lacks one side:" % peer)
-            for rec in by_peer[peer]:
-                print("soak:   %s %s %s closed_by=%s partial=%s" % (rec["role"], rec["start_time"],
-                      ">".join(s["state"] for s in rec["states"]), rec["closed_by"], rec["partial"]))
     return 1 if problems else 0
 
 
