@@ -95,7 +95,8 @@ void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ri
     if (st.filtered) dropped += fmt::format("{} filtered out", st.filtered);
     if (st.evicted) dropped += fmt::format("{}{} evicted over --max-conns", dropped.empty() ? "" : ", ", st.evicted);
     if (st.duplicate_events)
-        dropped += fmt::format("{}{} duplicate events dropped", dropped.empty() ? "" : ", ", st.duplicate_events);
+        dropped += fmt::format("{}{} duplicate event{} dropped", dropped.empty() ? "" : ", ", st.duplicate_events,
+                               st.duplicate_events == 1 ? "" : "s");
     const uint64_t lost = lost_ringbuf + lost_recursion;
     fmt::print(stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
                dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
