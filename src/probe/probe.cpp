@@ -265,13 +265,23 @@ void Probe::unmap_ring() {
  * (libbpf's ring_buffer__consume keeps reading while records keep coming:
  * under load that is without end, and nothing would be delivered meanwhile.)
  */
-uint64_t Probe::read_ring() {
+uint64_t Probe::read_ring(bool last) {
+    constexpr int kMaxWaits = 2000;  // 10 us apart: 20 ms
     uint64_t cons = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
     const uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
+    int waits = 0;
     while (cons < prod) {
         const uint8_t* hdr = ring_data_ + (cons & (ring_size_ - 1));
         const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
-        if (len & BPF_RINGBUF_BUSY_BIT) break;  // still being written: next time
+        if (len & BPF_RINGBUF_BUSY_BIT) {
+            // Still being written: it and the records after it wait for the next
+            // drain. The last drain has no next one, so it waits for the writer (a
+            // program on another CPU, microseconds from reserve to submit) rather
+            // than leave them unread and uncounted.
+            if (!last || ++waits > kMaxWaits) break;
+            usleep(10);
+            continue;
+        }
         const uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
         if (!(len & BPF_RINGBUF_DISCARD_BIT)) on_record(hdr + BPF_RINGBUF_HDR_SZ, size);
         cons += (uint64_t{size} + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
@@ -341,7 +351,7 @@ uint64_t Probe::drain(uint64_t until_ns) {
     for (const RawEvent& h : held_) add_pending(h.data());
     const size_t from_held = order_.size();
     const uint64_t ring_start = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
-    const uint64_t ring_end = read_ring();
+    const uint64_t ring_end = read_ring(until_ns == UINT64_MAX);
     // A backlog (the tracer fell behind): delivering it takes a while, and the
     // ring must not stay full meanwhile. Copy it out and release it now; the
     // copy lives only for this drain, so the memory goes back afterwards.

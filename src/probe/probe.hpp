@@ -73,7 +73,7 @@ public:
 private:
     std::string map_ring();  // "" or why not
     void unmap_ring();
-    uint64_t read_ring();
+    uint64_t read_ring(bool last);
     void on_record(const uint8_t* data, uint32_t size);
     void add_pending(const uint8_t* raw);  // one event, in the ring or in held_, to order_
     bool flush_staged();                   // true if every CPU's staged events are in the ring buffer
