@@ -373,6 +373,22 @@ class Result:
         return "\nNOTE: tcptrail reported lost events during this run: %d lost (%s)" % (
             sum(x.get("count", 0) for x in self.lost), sorted(set(str(x.get("reason")) for x in self.lost)))
 
+    def tally_note(self):
+        """tcptrail's closing line (events traced, records, duplicates dropped, lost)."""
+        lines = [l for l in self.stderr.strip().splitlines() if " events, " in l and " events lost" in l]
+        return "\ntcptrail's closing tally: " + lines[-1] if lines else ""
+
+    def same_tuple_note(self, rec):
+        """Explains a failure with any other record of the same addresses and
+        ports, from either side (a second record of one socket, out-of-order
+        events, a reused tuple)."""
+        ends = {(rec.get("laddr"), rec.get("lport")), (rec.get("raddr"), rec.get("rport"))}
+        others = [r for r in self.conns
+                  if r is not rec and {(r.get("laddr"), r.get("lport")), (r.get("raddr"), r.get("rport"))} == ends]
+        if not others:
+            return ""
+        return "\nother records of these addresses and ports:\n  " + "\n  ".join(json.dumps(r) for r in others)
+
     def events_for(self, rec_id, kind=None):
         return [e for e in self.events if e.get("id") == rec_id and (kind is None or e.get("event") == kind)]
 
@@ -539,7 +555,7 @@ def check_conn(res, rec, what, *, family, laddr, lport, raddr, rport, netns, rol
     `states` is the exact list of state names, `states_any` a list of
     acceptable lists, `between` maps fields to [lo, hi) int ranges (None:
     must be null). Other keyword arguments are exact field values."""
-    c = Checker(rec, what, res.lost_note())
+    c = Checker(rec, what, res.lost_note() + res.same_tuple_note(rec) + res.tally_note())
     missing = [f for f in ALL_FIELDS if f not in rec]
     c.check(not missing, "missing fields: %s" % missing)
     c.eq("type", "conn")
