@@ -494,7 +494,7 @@ class Checker:
     def __init__(self, rec, what, note=""):
         self.rec = rec
         self.what = what
-        self.note = note
+        self.note = note  # text to add to a failure, or a function that makes it (called on failure only)
         self.errors = []
 
     def eq(self, field, expected):
@@ -513,8 +513,10 @@ class Checker:
             self.errors.append("%s = %r, expected an int in [%r, %r)" % (field, v, lo, hi))
 
     def done(self):
-        assert not self.errors, "%s: %d mismatch(es):\n  - %s\nrecord: %s%s" % (
-            self.what, len(self.errors), "\n  - ".join(self.errors), json.dumps(self.rec), self.note)
+        if self.errors:
+            note = self.note() if callable(self.note) else self.note
+            raise AssertionError("%s: %d mismatch(es):\n  - %s\nrecord: %s%s" % (
+                self.what, len(self.errors), "\n  - ".join(self.errors), json.dumps(self.rec), note))
 
 
 def state_names(rec):
@@ -555,7 +557,7 @@ def check_conn(res, rec, what, *, family, laddr, lport, raddr, rport, netns, rol
     `states` is the exact list of state names, `states_any` a list of
     acceptable lists, `between` maps fields to [lo, hi) int ranges (None:
     must be null). Other keyword arguments are exact field values."""
-    c = Checker(rec, what, res.lost_note() + res.same_tuple_note(rec) + res.tally_note())
+    c = Checker(rec, what, lambda: res.lost_note() + res.same_tuple_note(rec) + res.tally_note())
     missing = [f for f in ALL_FIELDS if f not in rec]
     c.check(not missing, "missing fields: %s" % missing)
     c.eq("type", "conn")
