@@ -404,8 +404,9 @@ void Tracker::on_state(const tt_event& e) {
 // transition once (a reconnect after a failed connect() aside), so a rescued
 // event that repeats one is the kernel side tracing a hit twice: the first
 // copy's trace of it had left the per-CPU log by the time the second copy
-// looked (a long softirq ran between them: bpf/tcptrail.bpf.c). The repeat comes within a few milliseconds,
-// while the socket is still here: closed sockets wait close_grace_ns.
+// looked (a long softirq ran between them: bpf/tcptrail.bpf.c). The repeat
+// comes within a few milliseconds, while the socket is still here: closed
+// sockets wait close_grace_ns.
 bool Tracker::made_transition(const Conn& c, uint8_t from, uint8_t to) const {
     if (to == TT_CLOSE) return c.closed && c.extra && c.extra->state_before_close == from;
     if (c.first_state_count == 0) return false;
