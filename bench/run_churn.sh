@@ -3,18 +3,23 @@
 #
 #   usage: sudo bench/run_churn.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds, 10 s per run)
 #
-# Each round runs the same churn load three times, each for SECONDS:
+# Each round runs the same churn load four times, each for SECONDS:
 #   untraced  - churn alone
 #   default   - churn while `tcptrail --json` runs
 #   events    - churn while `tcptrail --events --json` runs
-# in the order default, untraced, events on odd rounds and events, untraced,
-# default on even rounds, so that every traced run sits right next to the
-# untraced run it is compared with and drift on a shared machine cancels out.
-# A round's ratio is traced rate / that round's untraced rate; the summary shows
-# the median of those ratios, never an absolute rate alone.
+#   floor     - churn while bench/floor runs: issue #4's reference design (a
+#               64-byte event per state change, no wake-up, a consumer that only
+#               counts), the least any tracer of every state change costs here
+# in the order floor, default, untraced, events on odd rounds and events,
+# untraced, default, floor on even rounds, so that each tcptrail run sits right
+# next to the untraced run it is compared with and drift on a shared machine
+# cancels out. A round's ratio is traced rate / that round's untraced rate; the
+# summary shows the median of those ratios, never an absolute rate alone, and
+# tcptrail's default mode against the floor of the same round.
 #
 # Traced runs: tcptrail is started first; its start-up time is measured from
-# just before exec to the moment it prints "tcptrail: tracing" on stderr; then
+# just before exec to the moment it prints "tcptrail: tracing" (floor: "floor:
+# tracing") on stderr; then
 # churn runs; then tcptrail's CPU time while churn ran (utime+stime from
 # /proc/PID/stat, read before and after) is taken and it is stopped with
 # SIGINT. Its JSON goes to a scratch file (tmpfs /dev/shm when available) so
@@ -24,6 +29,8 @@
 # Environment (all optional):
 #   TCPTRAIL=path      tracer binary            (default: build/tcptrail, built if missing)
 #   CHURN=path         load generator binary    (default: build/bench/churn, built if missing)
+#   FLOOR=path|0       the reference tracer (default: build/bench/floor, built if missing;
+#                      0: leave the floor runs out)
 #   CHURN_ARGS="..."   extra churn options, e.g. "--threads 2 --server-threads 2 --payload 64"
 #   TRACER_ARGS="..."  extra tcptrail options for both traced modes
 #   BPF_STATS=1        enable kernel.bpf_stats_enabled during the runs (restored afterwards)
@@ -75,6 +82,7 @@ NR == 1 { next }
     dirty[round, mode] = ($20 + 0 > 0)
     cpuper[round, mode] = ($7 + ($8 == "-" ? 0 : $8)) / $3   # churn + tracer CPU-s per connection
     add(rates, mode, $5)
+    rate_seen[mode] = 1
     conns[mode] += $3
     if ($8 != "-") { add(cpu100k, mode, $8 / $3 * 100000); add(ut100k, mode, $9 / $3 * 100000); add(st100k, mode, $10 / $3 * 100000) }
     if ($11 != "-") add(startup, mode, $11)
@@ -92,18 +100,26 @@ END {
         if ((r, "untraced") in rate) {
             if ((r, "default") in rate) add(ratio, "default", rate[r, "default"] / rate[r, "untraced"])
             if ((r, "events") in rate) add(ratio, "events", rate[r, "events"] / rate[r, "untraced"])
+            if ((r, "floor") in rate) add(ratio, "floor", rate[r, "floor"] / rate[r, "untraced"])
+            if ((r, "floor") in rate) add(cratio_cpu, "floor", cpuper[r, "untraced"] / cpuper[r, "floor"])
             if ((r, "default") in rate) add(cratio_cpu, "default", cpuper[r, "untraced"] / cpuper[r, "default"])
             if ((r, "events") in rate) add(cratio_cpu, "events", cpuper[r, "untraced"] / cpuper[r, "events"])
             if (((r, "default") in rate) && !dirty[r, "default"] && !dirty[r, "untraced"]) add(cratio, "default", rate[r, "default"] / rate[r, "untraced"])
             if (((r, "events") in rate) && !dirty[r, "events"] && !dirty[r, "untraced"]) add(cratio, "events", rate[r, "events"] / rate[r, "untraced"])
         }
+        if (((r, "default") in rate) && ((r, "floor") in rate)) {
+            add(vsfloor, "default", rate[r, "default"] / rate[r, "floor"])
+            add(vsfloor_cpu, "default", cpuper[r, "floor"] / cpuper[r, "default"])
+        }
     }
-    printf "\ntcptrail churn benchmark: %d rounds x %s s, alternating (default untraced events / events untraced default)%s\n", rounds, secs, churn_args != "" ? ", churn " churn_args : ""
+    printf "\ntcptrail churn benchmark: %d rounds x %s s, alternating (%s / %s)%s\n", rounds, secs,
+        ("floor" in rate_seen) ? "floor default untraced events" : "default untraced events",
+        ("floor" in rate_seen) ? "events untraced default floor" : "events untraced default", churn_args != "" ? ", churn " churn_args : ""
     if (bpfstats == 1) printf "NOTE: kernel.bpf_stats_enabled=1 during these runs (adds a little per BPF invocation)\n"
     printf "\n%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "mode", "runs", "median conn/s", "ratio vs untraced", "CPU ratio", "tracer CPU-s", "(user / sys)", "lost events", "startup ms"
     printf "%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "", "", "", "median (min..max)", "median", "per 100k conn", "per 100k conn", "ringbuf/recursion", "median"
-    split("untraced default events", modes, " ")
-    for (i = 1; i <= 3; i++) {
+    nmodes = split("untraced default events floor", modes, " ")
+    for (i = 1; i <= nmodes; i++) {
         m = modes[i]
         if (!(m in rates)) continue
         n = split(rates[m], tmp, " ")
@@ -119,11 +135,17 @@ END {
     printf "round: the rate ratio a CPU-bound machine would show. It barely depends on other load, so it is the\n"
     printf "figure to trust when the rate ratios spread widely. (BPF programs run in the churn process context\n"
     printf "and are counted there.)\n"
+    if ("default" in vsfloor) {
+        printf "\nfloor: the reference design of issue #4 (bench/floor), run in the same rounds. Its ratio is the most\n"
+        printf "a tracer of every state change keeps of the untraced rate on this machine today. tcptrail default\n"
+        printf "against it, median of the rounds: rate %.3f (%.3f..%.3f), CPU %.3f\n", median(vsfloor["default"]),
+            minof(vsfloor["default"]), maxof(vsfloor["default"]), median(vsfloor_cpu["default"])
+    }
     printf "\nper mode, all runs: connections; tracer conn records per connection (2 = client + server side);\n"
     printf "event records per connection; TCP resets sent per connection; IRQ-work interrupts per connection\n"
     printf "(BPF ring buffer wake-ups); churn CPU-s per 100k conn (median); other = CPU-s per run used by the\n"
     printf "rest of the machine (host busy - churn - tracer, median; tick-sampled, so only a noise indicator)\n"
-    for (i = 1; i <= 3; i++) {
+    for (i = 1; i <= nmodes; i++) {
         m = modes[i]
         if (!(m in rates)) continue
         printf "  %-9s conns=%-9d recs/conn=%-6s events/conn=%-6s rsts/conn=%-6.3f iwi/conn=%-6.3f churn_cpu/100k=%-6.2f other_cpu=%.2f\n", m, conns[m],
@@ -142,6 +164,7 @@ END {
     printf "\ntargets:\n"
     if ("default" in ratio) printf "  default ratio >= 0.90           %.3f  %s\n", median(ratio["default"]), (median(ratio["default"]) >= 0.90 ? "PASS" : "FAIL")
     if ("events" in ratio)  printf "  events ratio  >= 0.85           %.3f  %s\n", median(ratio["events"]), (median(ratio["events"]) >= 0.85 ? "PASS" : "FAIL")
+    if ("floor" in ratio) printf "  (reference: floor ratio          %.3f)\n", median(ratio["floor"])
     tl = lrb["default"] + lrec["default"] + loth["default"] + lrb["events"] + lrec["events"] + loth["events"]
     printf "  lost events == 0 (both modes)   %d  %s\n", tl, (tl == 0 ? "PASS" : "FAIL")
     if ("default" in cpu100k) printf "  default tracer CPU <= 0.3 s/100k %.3f  %s\n", median(cpu100k["default"]), (median(cpu100k["default"]) <= 0.3 ? "PASS" : "FAIL")
@@ -160,7 +183,7 @@ END {
         printf "  %-8s %-22s %12s %14s %10s %12s %10s\n", "mode", "program", "runs", "run time ms", "ns/run", "runs/conn", "rec.miss"
         np = split("on_set_state on_accept4_exit on_accept_exit_plain on_send_reset on_receive_reset on_retransmit on_retransmit_synack", order, " ")
         for (p in progs) { known = 0; for (j = 1; j <= np; j++) if (order[j] == p) known = 1; if (!known) order[++np] = p }
-        for (i = 2; i <= 3; i++) {
+        for (i = 2; i <= nmodes; i++) {
             m = modes[i]
             for (j = 1; j <= np; j++) {
                 p = order[j]
@@ -217,7 +240,16 @@ if [[ -z ${CHURN:-} ]]; then
     fi
     if [[ -x build/bench/churn ]]; then CHURN=$repo/build/bench/churn; else CHURN=$repo/build/bench-standalone/churn; fi
 fi
-for b in "$TCPTRAIL" "$CHURN"; do
+if [[ ${FLOOR:-} == 0 ]]; then
+    FLOOR=""
+elif [[ -z ${FLOOR:-} ]]; then
+    if [[ ! -x build/bench/floor || ${REBUILD:-0} == 1 ]] && [[ -f build/CMakeCache.txt ]]; then
+        log "run_churn.sh: building floor"
+        cmake --build build -j"$(nproc)" --target floor >&2 || true
+    fi
+    if [[ -x build/bench/floor ]]; then FLOOR=$repo/build/bench/floor; else FLOOR=""; log "run_churn.sh: no build/bench/floor: floor runs left out"; fi
+fi
+for b in "$TCPTRAIL" "$CHURN" ${FLOOR:+"$FLOOR"}; do
     [[ -x $b ]] || { echo "run_churn.sh: $b not found or not executable" >&2; exit 1; }
 done
 
@@ -333,27 +365,28 @@ run_once() {
 
     wait_for_quiet
     if [[ $mode != untraced ]]; then
-        local args=(--json "${tracer_extra[@]}")
+        local bin=$TCPTRAIL args=(--json "${tracer_extra[@]}")
         [[ $mode == events ]] && args+=(--events)
+        [[ $mode == floor ]] && bin=$FLOOR args=()
         local fifo="$SCRATCH/$tag.fifo"
         mkfifo "$fifo"
         stamp <"$fifo" >"$err" &
         SPID=$!
         t0=$EPOCHREALTIME
-        "$TCPTRAIL" "${args[@]}" >"$out" 2>"$fifo" &
+        "$bin" "${args[@]}" >"$out" 2>"$fifo" &
         TPID=$!
         local waited=0
-        until grep -q 'tcptrail: tracing' "$err" 2>/dev/null; do
+        until grep -qE '(tcptrail|floor): tracing' "$err" 2>/dev/null; do
             if ! kill -0 "$TPID" 2>/dev/null; then
                 wait "$SPID" || true
-                log "run_churn.sh: tcptrail exited before tracing:"; cat "$err" >&2
+                log "run_churn.sh: $mode tracer exited before tracing:"; cat "$err" >&2
                 exit 1
             fi
             sleep 0.01
             waited=$((waited + 1))
             if ((waited > 3000)); then log "run_churn.sh: tcptrail did not start within 30 s"; exit 1; fi
         done
-        line=$(grep -m1 'tcptrail: tracing' "$err")
+        line=$(grep -m1 -E '(tcptrail|floor): tracing' "$err")
         startup_ms=$(awk -v a="$t0" -v b="${line%% *}" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
     fi
 
@@ -455,7 +488,9 @@ log "run_churn.sh: logs in $OUT_DIR (per run: runs.tsv)"
 sleep 1
 
 for ((r = 1; r <= ROUNDS; r++)); do
-    if ((r % 2)); then order=(default untraced events); else order=(events untraced default); fi
+    if [[ -n $FLOOR ]]; then
+        if ((r % 2)); then order=(floor default untraced events); else order=(events untraced default floor); fi
+    elif ((r % 2)); then order=(default untraced events); else order=(events untraced default); fi
     for m in "${order[@]}"; do run_once "$r" "$m"; done
 done
 
