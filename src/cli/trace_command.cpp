@@ -165,10 +165,26 @@ int run_trace(const TraceOptions& opts) {
     }
     for (const auto& n : notes) fmt::print(stderr, "tcptrail: note: {}\n", n);
 
-    // Sockets that predate us: known from the start, marked partial.
+    // Sockets that predate us: known from the start, marked partial. The
+    // programs are attached already and the dump takes a while (tens of ms on a
+    // busy host, more with many namespaces), so a socket may change state, or be
+    // born, between its dump time stamp and the moment the kernel reads it. Fed
+    // first, such a socket would start its record in a state it reached later
+    // (FIN_WAIT1, then SYN_SENT). So: listeners first (the tracker takes the
+    // role and owner of their children from them), then every event up to the
+    // end of the dump, then the other sockets. One whose events came first is
+    // known by then and the snapshot only fills in what the events did not
+    // (Tracker::on_existing); the others did not change state during the dump.
     probe::ExistingSockets existing = probe::snapshot_existing_sockets(pcfg, monotonic_ns());
+    const uint64_t snapshot_end_ns = monotonic_ns();
     for (const auto& p : existing.problems) fmt::print(stderr, "tcptrail: note: {}\n", p);
-    for (const tt_event& e : existing.events) input.on_event(e);
+    for (const tt_event& e : existing.events) {
+        if (e.new_state == TT_LISTEN) input.on_event(e);
+    }
+    probe->drain(snapshot_end_ns);
+    for (const tt_event& e : existing.events) {
+        if (e.new_state != TT_LISTEN) input.on_event(e);
+    }
     // Samples enter the input like kernel events, so --record / replay keep them.
     probe::NetstatSampler netstat(pcfg.netns);
     auto sample_netstat = [&](uint64_t ts_ns) {

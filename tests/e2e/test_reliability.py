@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tthelpers import Tracer, tcptrail_bin
+from tthelpers import Tracer, churn_bin, tcptrail_bin
 
 PROG_NAMES = {"on_set_state", "on_retransmit", "on_retransmit_synack", "on_send_reset", "on_receive_reset",
               "on_accept4_exit", "on_accept_exit_plain"}
@@ -427,3 +427,45 @@ def test_metrics_server_without_a_thread_is_a_one_line_error():
     assert p.returncode == 1, p.stderr
     assert lines == ["tcptrail: cannot go on: cannot start the metrics server: Resource temporarily unavailable"], \
         p.stderr
+
+
+# Each state's place in a TCP socket's life: along any record, strictly increasing.
+STATE_RANK = {"LISTEN": 0, "SYN_SENT": 1, "SYN_RECV": 1, "ESTABLISHED": 2, "FIN_WAIT1": 3, "CLOSE_WAIT": 3,
+              "FIN_WAIT2": 4, "CLOSING": 4, "LAST_ACK": 4, "TIME_WAIT": 5, "CLOSE": 6}
+
+
+def test_started_under_full_churn_every_record_moves_forward_in_time_and_state():
+    """tcptrail starts while thousands of connections a second come and go on
+    its port. Its programs are attached before it reads the sockets that exist,
+    and the kernel reads them over some milliseconds: a socket that changes state
+    in between must not start its record in a state it reached later (seen:
+    FIN_WAIT1, then SYN_SENT 9 ms on; a first state dated after the next one)."""
+    port = free_port()
+    churn = subprocess.Popen([churn_bin(), "--duration", "6", "--port", str(port), "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # full speed, TIME_WAIT table included
+        t = Tracer(["--port", port]).start()
+        try:
+            time.sleep(1.5)
+            res = t.stop(settle=0)
+        finally:
+            t.kill()
+        out, err = churn.communicate(timeout=30)
+    finally:
+        if churn.poll() is None:
+            churn.kill()
+            churn.wait(5)
+    assert churn.returncode == 0, (out, err)
+    assert res.returncode == 0, res.stderr
+    assert len(res.conns) > 1000, "too little churn traced: %d records\n%s" % (len(res.conns), res.stderr)
+    backwards = []
+    for r in res.conns:
+        states = [(s["state"], s["t_us"]) for s in r["states"]]
+        ranks = [STATE_RANK[name] for name, _ in states]
+        times = [t_us for _, t_us in states]
+        if states[0][1] != 0 or any(b <= a for a, b in zip(ranks, ranks[1:])) or \
+                any(b < a for a, b in zip(times, times[1:])):
+            backwards.append(r)
+    assert not backwards, "%d of %d records go back in state or time, e.g. %s" % (
+        len(backwards), len(res.conns), json.dumps(backwards[:3]))

@@ -35,6 +35,11 @@ def tcptrail_bin():
     return os.environ.get("TCPTRAIL_BIN") or str(REPO / "build" / "tcptrail")
 
 
+def churn_bin():
+    """bench/churn, the full-speed loopback load generator."""
+    return os.environ.get("TCPTRAIL_CHURN") or str(REPO / "build" / "bench" / "churn")
+
+
 def run(argv, input=None, check=True, timeout=10):
     """Runs a short command; raises with its output on failure."""
     p = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
