@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -258,6 +259,14 @@ void Probe::unmap_ring() {
     producer_pos_ = nullptr;
 }
 
+namespace {
+uint64_t monotonic_now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
 /*
  * Indexes the ring buffer's records (the protocol of kernel/bpf/ringbuf.c) up
  * to where the producers were when it started, in place; returns the consumer
@@ -265,28 +274,31 @@ void Probe::unmap_ring() {
  * (libbpf's ring_buffer__consume keeps reading while records keep coming:
  * under load that is without end, and nothing would be delivered meanwhile.)
  */
-uint64_t Probe::read_ring(bool last) {
-    constexpr int kMaxWaits = 2000;  // 10 us apart: 20 ms
+Probe::RingRead Probe::read_ring(bool last) {
+    // A record still being written (reserved, not yet submitted) ends the read:
+    // the consumer position cannot pass it. Its writer is a program on another
+    // CPU, microseconds from reserve to submit (a batch's copy), so wait that
+    // long for it; the last drain has no next one, so it waits longer.
+    const uint64_t max_wait_ns = last ? 20'000'000 : 50'000;
     uint64_t cons = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
     const uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
-    int waits = 0;
+    uint64_t wait_from = 0;
     while (cons < prod) {
         const uint8_t* hdr = ring_data_ + (cons & (ring_size_ - 1));
         const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
         if (len & BPF_RINGBUF_BUSY_BIT) {
-            // Still being written: it and the records after it wait for the next
-            // drain. The last drain has no next one, so it waits for the writer (a
-            // program on another CPU, microseconds from reserve to submit) rather
-            // than leave them unread and uncounted.
-            if (!last || ++waits > kMaxWaits) break;
-            usleep(10);
+            const uint64_t now = monotonic_now_ns();
+            if (!wait_from) wait_from = now;
+            if (now - wait_from > max_wait_ns) return {cons, false};
+            if (last) usleep(10);
             continue;
         }
+        wait_from = 0;
         const uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
         if (!(len & BPF_RINGBUF_DISCARD_BIT)) on_record(hdr + BPF_RINGBUF_HDR_SZ, size);
         cons += (uint64_t{size} + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
     }
-    return cons;
+    return {cons, true};
 }
 
 void Probe::wait(int timeout_ms) {
@@ -345,13 +357,18 @@ uint64_t Probe::drain(uint64_t until_ns) {
     // from different CPUs arrive out of time order. A flush that finds every
     // CPU idle has every event stamped before it began (bpf/helpers.h
     // stage_begin): those are sorted and delivered; later ones wait.
-    const bool complete = flush_staged();
+    bool complete = flush_staged();
     // Events held from earlier drains first: ties keep arrival order.
     order_.clear();
     for (const RawEvent& h : held_) add_pending(h.data());
     const size_t from_held = order_.size();
     const uint64_t ring_start = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
-    const uint64_t ring_end = read_ring(until_ns == UINT64_MAX);
+    const RingRead ring = read_ring(until_ns == UINT64_MAX);
+    const uint64_t ring_end = ring.end;
+    // Stopped at a record still being written: the records after it (a CPU's
+    // flushed batch, say) may hold events stamped before until_ns, so nothing
+    // read now may go out ahead of them. Deliver only up to the old mark.
+    complete = complete && ring.to_producer;
     // A backlog (the tracer fell behind): delivering it takes a while, and the
     // ring must not stay full meanwhile. Copy it out and release it now; the
     // copy lives only for this drain, so the memory goes back afterwards.

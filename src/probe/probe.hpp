@@ -60,7 +60,8 @@ public:
     // Flushes every CPU's staged events, reads the ring buffer, and delivers, in
     // time order, the events stamped before until_ns; later ones are held for
     // the next call. Returns the time before which every event has now been
-    // delivered: until_ns, or less if a CPU could not be flushed this time.
+    // delivered: until_ns, or less if a CPU could not be flushed this time or
+    // the ring buffer could not be read to its end (a record still being written).
     // UINT64_MAX delivers everything (at exit).
     uint64_t drain(uint64_t until_ns);
 
@@ -73,7 +74,13 @@ public:
 private:
     std::string map_ring();  // "" or why not
     void unmap_ring();
-    uint64_t read_ring(bool last);
+    // What read_ring found: the consumer position after the records it read, and
+    // whether it read up to the producers (not stopped at a record still being written).
+    struct RingRead {
+        uint64_t end;
+        bool to_producer;
+    };
+    RingRead read_ring(bool last);
     void on_record(const uint8_t* data, uint32_t size);
     void add_pending(const uint8_t* raw);  // one event, in the ring or in held_, to order_
     bool flush_staged();                   // true if every CPU's staged events are in the ring buffer
