@@ -25,13 +25,7 @@ struct {
  * flushes part-filled batches before each drain by running flush_stage on
  * every CPU (BPF_PROG_TEST_RUN), and puts events in time order.
  */
-#define TT_STAGE_EVENTS 16
-struct tt_stage {
-	__u32 busy;  /* a program on this CPU is between stage_begin and stage_commit */
-	__u32 count; /* events staged */
-	__u8 events[TT_STAGE_EVENTS][TT_RINGBUF_RECORD_SIZE];
-};
-
+/* struct tt_stage: include/tcptrail/events.h (user space reads it at exit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -123,6 +123,17 @@ struct tt_event {
  */
 #define TT_RINGBUF_RECORD_SIZE 120
 
+/* A CPU's staging batch of events on their way to the ring buffer (bpf/maps.h,
+ * stage; bpf/helpers.h, stage_begin). User space flushes it through the
+ * flush_stage program, and reads it directly only at exit, to count what a
+ * batch that cannot be flushed holds. */
+#define TT_STAGE_EVENTS 16
+struct tt_stage {
+	__u32 busy;  /* a program on this CPU is between stage_begin and stage_commit */
+	__u32 count; /* events staged */
+	__u8 events[TT_STAGE_EVENTS][TT_RINGBUF_RECORD_SIZE];
+};
+
 #ifdef __cplusplus
 #include <cstddef>
 static_assert(sizeof(struct tt_event) == 128, "tt_event is part of the capture ABI");

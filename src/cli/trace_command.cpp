@@ -90,17 +90,20 @@ struct RecursionLoss {
 };
 
 // The closing line, as tcpdump's: how much was traced, and whether anything was lost.
-void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ringbuf, uint64_t lost_recursion) {
+void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ringbuf, uint64_t lost_recursion,
+                 uint64_t lost_unread) {
     std::string dropped;
     if (st.filtered) dropped += fmt::format("{} filtered out", st.filtered);
     if (st.evicted) dropped += fmt::format("{}{} evicted over --max-conns", dropped.empty() ? "" : ", ", st.evicted);
     if (st.duplicate_events)
         dropped += fmt::format("{}{} duplicate event{} dropped", dropped.empty() ? "" : ", ", st.duplicate_events,
                                st.duplicate_events == 1 ? "" : "s");
-    const uint64_t lost = lost_ringbuf + lost_recursion;
-    fmt::print(stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
-               dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
-               lost ? fmt::format(" ({} ring buffer full, {} nested too deep)", lost_ringbuf, lost_recursion) : "");
+    const uint64_t lost = lost_ringbuf + lost_recursion + lost_unread;
+    const std::string unread = lost_unread ? fmt::format(", {} unread at exit", lost_unread) : "";
+    fmt::print(
+        stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
+        dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
+        lost ? fmt::format(" ({} ring buffer full, {} nested too deep{})", lost_ringbuf, lost_recursion, unread) : "");
 }
 
 }  // namespace
@@ -259,9 +262,13 @@ int run_trace(const TraceOptions& opts) {
     // past; and a socket missing from it closed even if its CLOSE event was lost),
     // then drain what happened up to now, then apply the snapshot.
     probe::ExistingSockets still_open = probe::snapshot_existing_sockets(pcfg, monotonic_ns(), true);
+    // No new events from here: the last drain waits for the programs already
+    // running to finish writing, and counts what it still cannot reach.
+    probe->detach();
     probe->drain(UINT64_MAX);
     account_losses();
     account_losses();  // recursion misses are taken one round late
+    input.on_lost(probe->unread_at_exit(), core::LossReason::UnreadAtExit);
     for (const tt_event& e : still_open.events) input.on_event(e);
     sample_netstat(monotonic_ns());
     input.finish(monotonic_ns());
@@ -282,7 +289,9 @@ int run_trace(const TraceOptions& opts) {
     if (probe->bad_records()) {
         fmt::print(stderr, "tcptrail: {} malformed ring buffer records skipped\n", probe->bad_records());
     }
-    if (exit_code == 0) print_tally(feed.traced(), tracker.stats(), drops.reported, misses.reported);
+    if (exit_code == 0) {
+        print_tally(feed.traced(), tracker.stats(), drops.reported, misses.reported, probe->unread_at_exit());
+    }
     return exit_code;
 }
 

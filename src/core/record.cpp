@@ -77,6 +77,7 @@ const char* loss_reason_name(LossReason r) {
         case LossReason::RingbufFull: return "ringbuf_full";
         case LossReason::Recursion: return "recursion";
         case LossReason::Evicted: return "evicted";
+        case LossReason::UnreadAtExit: return "unread_at_exit";
     }
     return "unknown";
 }

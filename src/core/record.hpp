@@ -108,7 +108,10 @@ struct NetstatDelta {
     }
 };
 
-enum class LossReason : uint8_t { RingbufFull, Recursion, Evicted };
+// UnreadAtExit: in the kernel when tracing stopped, but out of reach (a ring
+// record or a CPU's staging batch still being written after the programs were
+// detached and their writers given time to finish).
+enum class LossReason : uint8_t { RingbufFull, Recursion, Evicted, UnreadAtExit };
 const char* loss_reason_name(LossReason r);
 
 // Where reconstruction results go. Implemented by the sinks (src/sinks).

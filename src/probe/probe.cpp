@@ -286,16 +286,21 @@ Probe::RingRead Probe::read_ring(bool last) {
     while (cons < prod) {
         const uint8_t* hdr = ring_data_ + (cons & (ring_size_ - 1));
         const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
+        const uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
         if (len & BPF_RINGBUF_BUSY_BIT) {
             const uint64_t now = monotonic_now_ns();
             if (!wait_from) wait_from = now;
-            if (now - wait_from > max_wait_ns) return {cons, false};
-            if (last) usleep(10);
-            continue;
+            if (now - wait_from <= max_wait_ns) {
+                if (last) usleep(10);
+                continue;
+            }
+            if (!last) return {cons, false};
+            // At exit, past the wait: count it out of reach and read on (the
+            // records after it are whole; its size was set when it was reserved).
+            unread_at_exit_ += std::max<uint32_t>(size / TT_RINGBUF_RECORD_SIZE, 1);
+        } else if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+            on_record(hdr + BPF_RINGBUF_HDR_SZ, size);
         }
-        wait_from = 0;
-        const uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-        if (!(len & BPF_RINGBUF_DISCARD_BIT)) on_record(hdr + BPF_RINGBUF_HDR_SZ, size);
         cons += (uint64_t{size} + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
     }
     return {cons, true};
@@ -307,22 +312,25 @@ void Probe::wait(int timeout_ms) {
     (void)epoll_wait(wake_fd_, &ev, 1, timeout_ms);
 }
 
-bool Probe::flush_staged() {
+bool Probe::flush_staged(bool last) {
     if (!staging_) return true;
     const int ncpu = libbpf_num_possible_cpus();
+    bool all = true;
     for (int cpu = 0; cpu < ncpu; ++cpu) {
         // flush_stage returns 0 while a program it interrupted is mid-event: that
-        // lasts a microsecond or so, so retry a few times, then give up until the
-        // next drain (the events wait; they are not lost).
+        // lasts a microsecond or so (more if a softirq runs in between), so retry
+        // a few times, then give up until the next drain (the events wait; they
+        // are not lost). The last drain has no next one: it tries for longer.
+        const uint64_t give_up_ns = monotonic_now_ns() + (last ? 100'000'000 : 0);
         bool done = false;
-        for (int attempt = 0; attempt < 64 && !done; ++attempt) {
+        for (int attempt = 0; !done && (attempt < 64 || monotonic_now_ns() < give_up_ns); ++attempt) {
             LIBBPF_OPTS(bpf_test_run_opts, run, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = static_cast<__u32>(cpu));
             if (bpf_prog_test_run_opts(flush_fd_, &run) != 0) {
                 if (errno == ENXIO) {
                     done = true;  // offline CPU: nothing runs there
                 } else {
                     flush_error_ = std::strerror(errno);
-                    return false;
+                    break;
                 }
             } else if (run.retval == 1) {
                 done = true;
@@ -330,13 +338,29 @@ bool Probe::flush_staged() {
                 sched_yield();
             }
         }
-        if (!done) {
-            flush_error_ = fmt::format("CPU {} stayed busy", cpu);
-            return false;
-        }
+        if (done) continue;
+        if (flush_error_.empty()) flush_error_ = fmt::format("CPU {} stayed busy", cpu);
+        all = false;
+        if (!last) return false;
+        unread_at_exit_ += staged_count(cpu);
     }
-    return true;
+    return all;
 }
+
+uint64_t Probe::staged_count(int cpu) const {
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0 || cpu >= ncpu) return 0;
+    // A per-CPU map's values come one per possible CPU, each rounded up to 8 bytes.
+    const size_t stride = (sizeof(tt_stage) + 7) & ~size_t{7};
+    std::vector<uint8_t> values(stride * static_cast<size_t>(ncpu));
+    uint32_t key = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stage), &key, values.data()) != 0) return 0;
+    tt_stage st;
+    std::memcpy(&st, values.data() + stride * static_cast<size_t>(cpu), sizeof(st));
+    return std::min<uint64_t>(st.count, TT_STAGE_EVENTS);
+}
+
+void Probe::detach() { tcptrail_bpf::detach(skel_); }
 
 std::string Probe::enable_staging() {
     flush_fd_ = bpf_program__fd(skel_->progs.flush_stage);
@@ -357,7 +381,7 @@ uint64_t Probe::drain(uint64_t until_ns) {
     // from different CPUs arrive out of time order. A flush that finds every
     // CPU idle has every event stamped before it began (bpf/helpers.h
     // stage_begin): those are sorted and delivered; later ones wait.
-    bool complete = flush_staged();
+    bool complete = flush_staged(until_ns == UINT64_MAX);
     // Events held from earlier drains first: ties keep arrival order.
     order_.clear();
     for (const RawEvent& h : held_) add_pending(h.data());

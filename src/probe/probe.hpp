@@ -69,6 +69,11 @@ public:
     uint64_t recursion_misses() const;  // cumulative, all programs but the nested copy (kernel count)
     uint64_t nested_rescued() const;    // cumulative: set_state events the nested copy traced
     uint64_t bad_records() const { return bad_records_; }
+    // Events the last drain could not reach (LossReason::UnreadAtExit).
+    uint64_t unread_at_exit() const { return unread_at_exit_; }
+    // Stops every program (no new events); the last drain then collects what
+    // the ones already running write.
+    void detach();
     int attached_programs() const { return attached_; }
 
 private:
@@ -83,7 +88,10 @@ private:
     RingRead read_ring(bool last);
     void on_record(const uint8_t* data, uint32_t size);
     void add_pending(const uint8_t* raw);  // one event, in the ring or in held_, to order_
-    bool flush_staged();                   // true if every CPU's staged events are in the ring buffer
+    // True if every CPU's staged events are in the ring buffer. The last one
+    // tries longer and counts what stays out of reach in unread_at_exit_.
+    bool flush_staged(bool last = false);
+    uint64_t staged_count(int cpu) const;  // events in that CPU's staging batch
 
     tcptrail_bpf* skel_ = nullptr;
     // The ring buffer, mapped: the consumer position (ours to write), the
@@ -110,6 +118,7 @@ private:
     std::vector<Pending> order_;  // drain's scratch
     std::vector<Pending> sort_scratch_;
     uint64_t bad_records_ = 0;
+    uint64_t unread_at_exit_ = 0;
     int attached_ = 0;
     std::vector<int> prog_fds_;
 };
