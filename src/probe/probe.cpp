@@ -316,6 +316,7 @@ bool Probe::flush_staged(bool last) {
     if (!staging_) return true;
     const int ncpu = libbpf_num_possible_cpus();
     bool all = true;
+    flush_error_.clear();
     for (int cpu = 0; cpu < ncpu; ++cpu) {
         // flush_stage returns 0 while a program it interrupted is mid-event: that
         // lasts a microsecond or so (more if a softirq runs in between), so retry
