@@ -50,11 +50,12 @@ size_t Tracker::TupleHash::operator()(const SocketTuple& t) const {
 }
 
 size_t Tracker::LocalAddrHash::operator()(const LocalAddr& a) const {
-    uint64_t h = 1469598103934665603ULL;  // FNV-1a, as above
-    fnv1a(h, a.addr.data(), sizeof(a.addr));
-    fnv1a(h, &a.netns, 4);
-    fnv1a(h, &a.family, 1);
-    return h;
+    // A multiply per word, not FNV's per byte: every socket interns its local
+    // address (twice for a client, whose port comes after SYN_SENT).
+    constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = (a.addr[0] ^ (static_cast<uint64_t>(a.netns) << 8 | a.family)) * kMul;
+    h = (h ^ (h >> 32) ^ a.addr[1]) * kMul;
+    return h ^ (h >> 29);
 }
 
 Tracker::Tracker(Output& out, TrackerOptions opts) : out_(out), opts_(std::move(opts)) {}

@@ -164,7 +164,10 @@ private:
         std::array<uint64_t, 2> addr{};  // the 16 address bytes as words: compared inline, not by memcmp()
         uint32_t netns = 0;
         uint8_t family = 0;
-        bool operator==(const LocalAddr&) const = default;
+        // Word by word: std::array's == is a memcmp() call, and every socket interns its address.
+        bool operator==(const LocalAddr& o) const {
+            return addr[0] == o.addr[0] && addr[1] == o.addr[1] && netns == o.netns && family == o.family;
+        }
     };
     struct LocalAddrHash {
         size_t operator()(const LocalAddr& a) const;
