@@ -25,17 +25,13 @@ namespace tcptrail::cli {
 
 namespace {
 
+using probe::monotonic_ns;
+
 // Listen-queue counters are sampled this often (a read of /proc per namespace).
 constexpr uint64_t kNetstatIntervalNs = 1'000'000'000;
 
 volatile sig_atomic_t g_stop = 0;
 void on_stop_signal(int) { g_stop = 1; }
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 void install_signal_handlers() {
     struct sigaction sa {};

@@ -259,13 +259,11 @@ void Probe::unmap_ring() {
     producer_pos_ = nullptr;
 }
 
-namespace {
-uint64_t monotonic_now_ns() {
+uint64_t monotonic_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
-}  // namespace
 
 /*
  * Indexes the ring buffer's records (the protocol of kernel/bpf/ringbuf.c) up
@@ -288,7 +286,7 @@ Probe::RingRead Probe::read_ring(bool last) {
         const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
         const uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
         if (len & BPF_RINGBUF_BUSY_BIT) {
-            const uint64_t now = monotonic_now_ns();
+            const uint64_t now = monotonic_ns();
             if (!wait_from) wait_from = now;
             if (now - wait_from <= max_wait_ns) {
                 if (last) usleep(10);
@@ -322,9 +320,9 @@ bool Probe::flush_staged(bool last) {
         // lasts a microsecond or so (more if a softirq runs in between), so retry
         // a few times, then give up until the next drain (the events wait; they
         // are not lost). The last drain has no next one: it tries for longer.
-        const uint64_t give_up_ns = monotonic_now_ns() + (last ? 100'000'000 : 0);
+        const uint64_t give_up_ns = monotonic_ns() + (last ? 100'000'000 : 0);
         bool done = false;
-        for (int attempt = 0; !done && (attempt < 64 || monotonic_now_ns() < give_up_ns); ++attempt) {
+        for (int attempt = 0; !done && (attempt < 64 || monotonic_ns() < give_up_ns); ++attempt) {
             LIBBPF_OPTS(bpf_test_run_opts, run, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = static_cast<__u32>(cpu));
             if (bpf_prog_test_run_opts(flush_fd_, &run) != 0) {
                 if (errno == ENXIO) {

@@ -35,6 +35,9 @@ public:
     virtual void on_event(const tt_event& e) = 0;
 };
 
+// The clock the BPF side stamps events with (bpf_ktime_get_ns: CLOCK_MONOTONIC).
+uint64_t monotonic_ns();
+
 // tcp_send_reset carries the kernel's reason (enum sk_rst_reason) from 6.10 on.
 bool kernel_has_reset_reasons();
 inline constexpr const char* kNoResetReasons =
