@@ -320,7 +320,7 @@ bool Probe::flush_staged(bool last) {
         // lasts a microsecond or so (more if a softirq runs in between), so retry
         // a few times, then give up until the next drain (the events wait; they
         // are not lost). The last drain has no next one: it tries for longer.
-        const uint64_t give_up_ns = monotonic_ns() + (last ? 100'000'000 : 0);
+        const uint64_t give_up_ns = last ? monotonic_ns() + 100'000'000 : 0;  // no clock read per drain
         bool done = false;
         for (int attempt = 0; !done && (attempt < 64 || monotonic_ns() < give_up_ns); ++attempt) {
             LIBBPF_OPTS(bpf_test_run_opts, run, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = static_cast<__u32>(cpu));
