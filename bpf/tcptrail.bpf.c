@@ -224,15 +224,25 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	return 0;
 }
 
-/* A reset with no local socket (e.g. connection refused): take the tuple from the
- * packet it answers. Its destination is our local side. */
-static __always_inline int reset_from_packet(const struct sk_buff *skb, __u32 reason, bool has_reason)
+/* A reset about no connection of a local socket (e.g. connection refused, or a
+ * listener's answer to a stray ACK): take the tuple from the packet it answers.
+ * Its destination is our local side. The namespace is the listener's, if there
+ * is one (the packet no longer has its device then), else the device's. */
+static __always_inline int reset_from_packet(const struct sock *listener, const struct sk_buff *skb, __u32 reason,
+					     bool has_reason)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
 	__u16 th_off = BPF_CORE_READ(skb, transport_header);
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-	__u32 netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+	struct net_device *dev;
+	__u32 netns;
+
+	if (listener) {
+		netns = sock_netns(&listener->__sk_common);
+	} else {
+		dev = BPF_CORE_READ(skb, dev);
+		netns = dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+	}
 	__u8 version;
 	__u16 family;
 	struct tcphdr th;
@@ -278,8 +288,11 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 
 	if (has_reason)
 		reason = (__u32)ctx[2];
-	if (!sk)
-		return skb ? reset_from_packet(skb, reason, has_reason) : 0;
+	/* A listener answers a stray segment (an ACK with no request socket behind
+	 * it): the reset belongs to the peer's tuple, in the packet, not to the
+	 * listener, which is no connection. */
+	if (!sk || sk->__sk_common.skc_state == TT_LISTEN)
+		return skb ? reset_from_packet(sk, skb, reason, has_reason) : 0;
 	/* sk may be a full, request or TIME_WAIT socket. */
 	slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk),
 			     false, true);

@@ -524,8 +524,10 @@ void Tracker::on_synack_retransmit(const tt_event& e) {
 void Tracker::on_reset(const tt_event& e, bool sent) {
     Conn* c = (e.flags & TT_F_NO_SOCKET) ? nullptr : find(e.cookie);
     if (!c) {
-        const bool full_open_socket =
-            !(e.flags & (TT_F_NO_SOCKET | TT_F_MINISOCK)) && e.new_state != TT_CLOSE && is_valid_state(e.new_state);
+        // A listener's reset (captures from before the BPF side took its tuple
+        // from the packet) is about a stray segment, not a connection of its own.
+        const bool full_open_socket = !(e.flags & (TT_F_NO_SOCKET | TT_F_MINISOCK)) && e.new_state != TT_CLOSE &&
+                                      e.new_state != TT_LISTEN && is_valid_state(e.new_state);
         if (!full_open_socket) {
             emit_event(e, 0);
             return;

@@ -1,8 +1,10 @@
 """tcptrail --events: the event stream agrees with the conn records."""
 
 import datetime as dt
+import time
 
-from tthelpers import Checker, client_record, parse_time, run_exchange, server_record, soft, state_names
+from tthelpers import (PYTHON, Checker, client_record, parse_time, run_exchange, server_record, soft, start_server,
+                       state_names)
 
 SUBNET = 14
 
@@ -108,3 +110,47 @@ def test_reset_events(rig, tracer):
     with soft() as s:
         s(c.done)
         s(d.done)
+
+
+# Sends one bare ACK, from a port with no socket behind it, to addr:port; the
+# kernel adds the IPv4 header (no IP_HDRINCL).
+_STRAY_ACK = r"""
+import socket, struct, sys
+src, dst, sport, dport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+hdr = struct.pack("!HHIIBBHHH", sport, dport, 1000, 2000, 5 << 4, 0x10, 65535, 0, 0)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(hdr))
+hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s.bind((src, 0))
+s.sendto(hdr, (dst, 0))
+"""
+
+
+def test_listener_reset_to_a_stray_ack_names_the_peer(rig, tracer):
+    """A listener answers an ACK that matches no connection with a reset: the
+    event names the peer the reset went to, and the listener makes no record."""
+    port = rig.free_port()
+    stray_port = port + 20000
+    rig.nft_count("cli", "rst", "tcp sport %d tcp dport %d tcp flags & rst == rst" % (port, stray_port))
+    t = tracer("--events")
+    srv, _ = start_server(rig, port)
+    rig.exec("cli", [PYTHON, "-c", _STRAY_ACK, rig.addr("cli"), rig.addr("srv"), str(stray_port), str(port)])
+    deadline = time.monotonic() + 5
+    while rig.nft_counter("cli", "rst") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    srv.kill()
+    res = t.stop()
+    assert rig.nft_counter("cli", "rst") == 1, "the listener sent no reset (nft counter in the client namespace)"
+    sent = [e for e in res.events if e.get("event") == "reset_sent" and e.get("netns") == rig.inode["srv"]]
+    expected = dict(id=None, family=4, laddr=rig.addr("srv"), lport=port, raddr=rig.addr("cli"), rport=stray_port)
+    assert len(sent) == 1, "reset_sent events in the server namespace: %r, expected one%s\nall events: %r" % (
+        sent, res.lost_note(), res.events)
+    got = {k: sent[0].get(k) for k in expected}
+    assert got == expected, "reset_sent %r, expected %r" % (sent[0], expected)
+    assert res.find(netns=rig.inode["srv"]) == [], "records in the server namespace: %s" % res.find(
+        netns=rig.inode["srv"])

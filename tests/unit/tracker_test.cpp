@@ -462,6 +462,20 @@ TEST_F(TrackerTest, ResetReceivedIsResetRemote) {
     EXPECT_EQ(out.conns[0].error, ECONNRESET);
 }
 
+// A listener answers a stray ACK with a reset. Captures from before the BPF side
+// took such a reset's tuple from the packet carry the listener itself: that is
+// no connection, and must not become a record (it did: LISTEN -> CLOSE, 2119
+// resets sent, in a soak).
+TEST_F(TrackerTest, ResetSentByAListenerMakesNoRecord) {
+    SocketScript l(3, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 9, "srv"));
+    feed(l.simple(TT_EV_RESET_SENT, TT_LISTEN, 1));
+    feed(l.simple(TT_EV_RESET_SENT, TT_LISTEN, 2));
+    feed(SocketScript::in_task(l.state(TT_LISTEN, TT_CLOSE, 3), 9, "srv"));
+    end();
+    EXPECT_TRUE(out.conns.empty());
+}
+
 TEST_F(TrackerTest, ResetCuttingTheLastStepOfAnOrderlyCloseKeepsTheCloser) {
     SocketScript s(2, 8080, 51000);
     feed(s.state(TT_LISTEN, TT_SYN_RECV, 0));
