@@ -57,6 +57,8 @@ static __always_inline void flush_stage_locked(struct tt_stage *st)
 		n = TT_STAGE_EVENTS;
 	if (bpf_ringbuf_output(&events, st->events, n * TT_RINGBUF_RECORD_SIZE, wakeup_flag(bpf_ktime_get_ns())))
 		count_drops(n);
+	else
+		st->sent_batched += n;
 	st->count = 0;
 }
 
@@ -103,7 +105,12 @@ static __always_inline void stage_commit(struct tt_slot slot)
 	struct tt_stage *st = slot.st;
 
 	if (!st) {
+		__u32 zero = 0;
+
 		bpf_ringbuf_submit(slot.e, wakeup_flag(slot.e->ts_ns));
+		st = bpf_map_lookup_elem(&stage, &zero);
+		if (st)
+			__sync_fetch_and_add(&st->sent_single, 1);
 		return;
 	}
 	st->count += 1;

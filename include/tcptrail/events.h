@@ -131,6 +131,11 @@ struct tt_event {
 struct tt_stage {
 	__u32 busy;  /* a program on this CPU is between stage_begin and stage_commit */
 	__u32 count; /* events staged */
+	/* Events this CPU's programs put in the ring buffer: in batches (written
+	 * only under busy), and on their own (by a program nested in one that holds
+	 * busy, so atomically). User space checks at exit that it read them all. */
+	__u64 sent_batched;
+	__u64 sent_single;
 	__u8 events[TT_STAGE_EVENTS][TT_RINGBUF_RECORD_SIZE];
 };
 

@@ -149,7 +149,7 @@ bool CaptureReader::next(core::EventStream& out) {
         }
         case RecordKind::Lost: {
             const uint8_t reason = p[8];
-            if (reason > static_cast<uint8_t>(core::LossReason::UnreadAtExit)) {
+            if (reason > static_cast<uint8_t>(core::LossReason::StateGap)) {
                 fail(fmt::format("bad loss reason {} in LOST record at byte {}", reason, at));
             }
             out.on_lost(get_u64(p), static_cast<core::LossReason>(reason));

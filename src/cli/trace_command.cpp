@@ -87,15 +87,17 @@ struct RecursionLoss {
 
 // The closing line, as tcpdump's: how much was traced, and whether anything was lost.
 void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ringbuf, uint64_t lost_recursion,
-                 uint64_t lost_unread) {
+                 uint64_t lost_unread, uint64_t lost_in_transit) {
     std::string dropped;
     if (st.filtered) dropped += fmt::format("{} filtered out", st.filtered);
     if (st.evicted) dropped += fmt::format("{}{} evicted over --max-conns", dropped.empty() ? "" : ", ", st.evicted);
     if (st.duplicate_events)
         dropped += fmt::format("{}{} duplicate event{} dropped", dropped.empty() ? "" : ", ", st.duplicate_events,
                                st.duplicate_events == 1 ? "" : "s");
-    const uint64_t lost = lost_ringbuf + lost_recursion + lost_unread;
-    const std::string unread = lost_unread ? fmt::format(", {} unread at exit", lost_unread) : "";
+    const uint64_t lost = lost_ringbuf + lost_recursion + lost_unread + lost_in_transit + st.state_gaps;
+    std::string unread = lost_unread ? fmt::format(", {} unread at exit", lost_unread) : "";
+    if (lost_in_transit) unread += fmt::format(", {} sent but never read", lost_in_transit);
+    if (st.state_gaps) unread += fmt::format(", {} state changes unreported (gaps)", st.state_gaps);
     fmt::print(
         stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
         dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,
@@ -265,6 +267,8 @@ int run_trace(const TraceOptions& opts) {
     account_losses();
     account_losses();  // recursion misses are taken one round late
     input.on_lost(probe->unread_at_exit(), core::LossReason::UnreadAtExit);
+    const uint64_t lost_in_transit = probe->lost_in_transit();
+    input.on_lost(lost_in_transit, core::LossReason::InTransit);
     for (const tt_event& e : still_open.events) input.on_event(e);
     sample_netstat(monotonic_ns());
     input.finish(monotonic_ns());
@@ -286,7 +290,8 @@ int run_trace(const TraceOptions& opts) {
         fmt::print(stderr, "tcptrail: {} malformed ring buffer records skipped\n", probe->bad_records());
     }
     if (exit_code == 0) {
-        print_tally(feed.traced(), tracker.stats(), drops.reported, misses.reported, probe->unread_at_exit());
+        print_tally(feed.traced(), tracker.stats(), drops.reported, misses.reported, probe->unread_at_exit(),
+                    lost_in_transit);
     }
     return exit_code;
 }

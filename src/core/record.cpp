@@ -78,6 +78,8 @@ const char* loss_reason_name(LossReason r) {
         case LossReason::Recursion: return "recursion";
         case LossReason::Evicted: return "evicted";
         case LossReason::UnreadAtExit: return "unread_at_exit";
+        case LossReason::InTransit: return "in_transit";
+        case LossReason::StateGap: return "state_gap";
     }
     return "unknown";
 }

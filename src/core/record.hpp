@@ -111,7 +111,11 @@ struct NetstatDelta {
 // UnreadAtExit: in the kernel when tracing stopped, but out of reach (a ring
 // record or a CPU's staging batch still being written after the programs were
 // detached and their writers given time to finish).
-enum class LossReason : uint8_t { RingbufFull, Recursion, Evicted, UnreadAtExit };
+// InTransit: put in the ring buffer by the programs, by their own count, and
+// never read (found at exit; a defect if it ever shows).
+// StateGap: state changes no event reported, seen by the gap they left (the
+// tracker's count, at least one per gap: Tracker::note_state_gap).
+enum class LossReason : uint8_t { RingbufFull, Recursion, Evicted, UnreadAtExit, InTransit, StateGap };
 const char* loss_reason_name(LossReason r);
 
 // Where reconstruction results go. Implemented by the sinks (src/sinks).

@@ -115,6 +115,19 @@ void Tracker::evict_over_cap() {
 void Tracker::report_evictions() {
     if (unreported_evictions_) out_.on_lost(unreported_evictions_, LossReason::Evicted);
     unreported_evictions_ = 0;
+    if (unreported_state_gaps_) out_.on_lost(unreported_state_gaps_, LossReason::StateGap);
+    unreported_state_gaps_ = 0;
+}
+
+// The kernel reports each state change of a socket with the state it left, so
+// its events chain: a socket last seen in SYN_SENT whose next event leaves
+// ESTABLISHED changed state at least once unseen. Such gaps were found with
+// nothing counted lost anywhere (the programs did not run for a softirq's
+// state changes: cause unknown, rare, under load); they are counted here, so
+// that no loss is silent. Reported with the evictions.
+void Tracker::note_state_gap(uint64_t missed) {
+    stats_.state_gaps += missed;
+    unreported_state_gaps_ += missed;
 }
 
 Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
@@ -275,6 +288,7 @@ void Tracker::on_state(const tt_event& e) {
         ++stats_.duplicate_events;
         return;
     }
+    if (c && c->state != from) note_state_gap(1);
     if (!c) {
         if (to == TT_LISTEN) {
             uint64_t key = listener_key(e.netns, e.lport);
@@ -545,6 +559,10 @@ void Tracker::on_reset(const tt_event& e, bool sent) {
 }
 
 void Tracker::on_accept(const tt_event& e) {
+    // The accept program reads the socket's cookie, made by the first program
+    // that traced it (or by the start-up dump). None: accept() returned a
+    // socket whose LISTEN -> SYN_RECV -> ESTABLISHED no event reported.
+    if (e.cookie == 0) note_state_gap(2);
     Conn* c = e.cookie ? find(e.cookie) : nullptr;
     if (!c) {
         emit_event(e, 0);

@@ -58,6 +58,8 @@ struct TrackerStats {
     uint64_t duplicate_children = 0;
     // State changes traced twice by the kernel side (TT_F_RESCUED, made_transition()): dropped.
     uint64_t duplicate_events = 0;
+    // State changes that no event reported, at least (note_state_gap()): reported as lost.
+    uint64_t state_gaps = 0;
 };
 
 class Tracker : public EventStream {
@@ -227,6 +229,7 @@ private:
     void erase(Conn& c);
     void evict_over_cap();
     void report_evictions();
+    void note_state_gap(uint64_t missed);
 
     void release_closed(uint64_t watermark_ns);
     void warn_close_wait(uint64_t now_ns);
@@ -264,6 +267,7 @@ private:
     Slot lru_oldest_ = kNoSlot;
     Slot lru_newest_ = kNoSlot;
     uint64_t unreported_evictions_ = 0;
+    uint64_t unreported_state_gaps_ = 0;
 };
 
 }  // namespace tcptrail::core

@@ -67,10 +67,11 @@ TcpMetrics::TcpMetrics(size_t max_series)
       tracked_(reg_.gauge("tcptrail_sockets_tracked",
                           "Sockets the tracker holds (open ones and closed ones in their grace period).", {})),
       lost_(reg_.counter("tcptrail_lost_events_total",
-                         "Kernel events lost (ringbuf_full, recursion, unread_at_exit) and sockets evicted (evicted).",
+                         "Kernel events lost (ringbuf_full, recursion, unread_at_exit, in_transit, state_gap) and "
+                         "sockets evicted (evicted).",
                          {{"reason", false}})) {
     for (auto reason : {core::LossReason::RingbufFull, core::LossReason::Recursion, core::LossReason::Evicted,
-                        core::LossReason::UnreadAtExit}) {
+                        core::LossReason::UnreadAtExit, core::LossReason::InTransit, core::LossReason::StateGap}) {
         reg_.add(lost_, {core::loss_reason_name(reason)}, 0);
     }
     // SYN floods and full accept queues fire no tracepoint: the kernel's own

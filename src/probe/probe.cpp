@@ -224,6 +224,7 @@ void Probe::on_record(const uint8_t* data, uint32_t size) {
         return;
     }
     for (uint32_t off = 0; off < size; off += TT_RINGBUF_RECORD_SIZE) add_pending(data + off);
+    received_ += size / TT_RINGBUF_RECORD_SIZE;
 }
 
 void Probe::add_pending(const uint8_t* raw) {
@@ -295,7 +296,9 @@ Probe::RingRead Probe::read_ring(bool last) {
             if (!last) return {cons, false};
             // At exit, past the wait: count it out of reach and read on (the
             // records after it are whole; its size was set when it was reserved).
-            unread_at_exit_ += std::max<uint32_t>(size / TT_RINGBUF_RECORD_SIZE, 1);
+            const uint64_t events = std::max<uint32_t>(size / TT_RINGBUF_RECORD_SIZE, 1);
+            unread_at_exit_ += events;
+            unread_records_at_exit_ += events;
         } else if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
             on_record(hdr + BPF_RINGBUF_HDR_SZ, size);
         }
@@ -346,17 +349,34 @@ bool Probe::flush_staged(bool last) {
     return all;
 }
 
-uint64_t Probe::staged_count(int cpu) const {
+std::vector<tt_stage> Probe::read_stages() const {
     const int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0 || cpu >= ncpu) return 0;
+    if (ncpu <= 0) return {};
     // A per-CPU map's values come one per possible CPU, each rounded up to 8 bytes.
     const size_t stride = (sizeof(tt_stage) + 7) & ~size_t{7};
     std::vector<uint8_t> values(stride * static_cast<size_t>(ncpu));
     uint32_t key = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stage), &key, values.data()) != 0) return 0;
-    tt_stage st;
-    std::memcpy(&st, values.data() + stride * static_cast<size_t>(cpu), sizeof(st));
-    return std::min<uint64_t>(st.count, TT_STAGE_EVENTS);
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stage), &key, values.data()) != 0) return {};
+    std::vector<tt_stage> stages(static_cast<size_t>(ncpu));
+    for (size_t cpu = 0; cpu < stages.size(); ++cpu)
+        std::memcpy(&stages[cpu], values.data() + stride * cpu, sizeof(tt_stage));
+    return stages;
+}
+
+uint64_t Probe::staged_count(int cpu) const {
+    const std::vector<tt_stage> stages = read_stages();
+    if (cpu < 0 || static_cast<size_t>(cpu) >= stages.size()) return 0;
+    return std::min<uint64_t>(stages[static_cast<size_t>(cpu)].count, TT_STAGE_EVENTS);
+}
+
+uint64_t Probe::lost_in_transit() const {
+    // After the last drain: every event a program put in the ring buffer was
+    // read, or is one of the records still being written that it counted as
+    // unread (their writers may have finished since, and counted them sent).
+    uint64_t sent = 0;
+    for (const tt_stage& st : read_stages()) sent += st.sent_batched + st.sent_single;
+    const uint64_t accounted = received_ + unread_records_at_exit_;
+    return sent > accounted ? sent - accounted : 0;
 }
 
 void Probe::detach() { tcptrail_bpf::detach(skel_); }

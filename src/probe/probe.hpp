@@ -74,6 +74,10 @@ public:
     uint64_t bad_records() const { return bad_records_; }
     // Events the last drain could not reach (LossReason::UnreadAtExit).
     uint64_t unread_at_exit() const { return unread_at_exit_; }
+    // After the last drain: events the programs put in the ring buffer that
+    // were never read (LossReason::InTransit). Should be 0: a check that
+    // nothing goes missing between the programs and the tracker unseen.
+    uint64_t lost_in_transit() const;
     // Stops every program (no new events); the last drain then collects what
     // the ones already running write.
     void detach();
@@ -94,7 +98,8 @@ private:
     // True if every CPU's staged events are in the ring buffer. The last one
     // tries longer and counts what stays out of reach in unread_at_exit_.
     bool flush_staged(bool last = false);
-    uint64_t staged_count(int cpu) const;  // events in that CPU's staging batch
+    std::vector<tt_stage> read_stages() const;  // every CPU's, or none if the map cannot be read
+    uint64_t staged_count(int cpu) const;        // events in that CPU's staging batch
 
     tcptrail_bpf* skel_ = nullptr;
     // The ring buffer, mapped: the consumer position (ours to write), the
@@ -122,6 +127,8 @@ private:
     std::vector<Pending> sort_scratch_;
     uint64_t bad_records_ = 0;
     uint64_t unread_at_exit_ = 0;
+    uint64_t unread_records_at_exit_ = 0;  // the part of it in ring records still being written
+    uint64_t received_ = 0;                // events read from the ring buffer
     int attached_ = 0;
     std::vector<int> prog_fds_;
 };

@@ -187,8 +187,10 @@ TEST(TcpMetrics, CountsOpensClosesRetransmitsAndLatencyByRoleAndPort) {
     EXPECT_EQ(lines(text, "tcptrail_sockets_tracked"), "tcptrail_sockets_tracked 4\n");
     EXPECT_EQ(lines(text, "tcptrail_lost_events_total{"),
               "tcptrail_lost_events_total{reason=\"evicted\"} 0\n"
+              "tcptrail_lost_events_total{reason=\"in_transit\"} 0\n"
               "tcptrail_lost_events_total{reason=\"recursion\"} 0\n"
               "tcptrail_lost_events_total{reason=\"ringbuf_full\"} 5\n"
+              "tcptrail_lost_events_total{reason=\"state_gap\"} 0\n"
               "tcptrail_lost_events_total{reason=\"unread_at_exit\"} 0\n");
     EXPECT_EQ(lines(text, "process_"), "");  // no process figures given
 }

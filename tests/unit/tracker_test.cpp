@@ -26,6 +26,16 @@ protected:
     std::unique_ptr<core::Tracker> tracker;
 
     void SetUp() override { make(); }
+    // A well-formed event sequence leaves no gap: every test's kernel script
+    // must chain, or say that it does not (expect_state_gaps).
+    void TearDown() override {
+        uint64_t gaps = 0;
+        for (const auto& [count, reason] : out.losses) {
+            if (reason == core::LossReason::StateGap) gaps += count;
+        }
+        EXPECT_EQ(gaps, expected_state_gaps) << "state changes reported missed";
+    }
+    uint64_t expected_state_gaps = 0;
     void make() { tracker = std::make_unique<core::Tracker>(out, opts); }
     void feed(const tt_event& e) { tracker->on_event(e); }
     void end() { tracker->finish(UINT64_MAX); }
@@ -825,8 +835,6 @@ TEST(StateNames, RoundTrip) {
     EXPECT_EQ(core::state_name(200), "UNKNOWN");
 }
 
-}  // namespace
-}  // namespace tcptrail::testing
 
 namespace tcptrail::testing {
 namespace {
@@ -889,6 +897,38 @@ TEST_F(TrackerOpenTest, OpenByStateCountsTrackedSocketsNotYetClosed) {
     want[TT_CLOSE_WAIT] = 1;
     EXPECT_EQ(n, want);
     EXPECT_EQ(tracker.open_connections(), 4u);
+}
+
+}  // namespace
+}  // namespace tcptrail::testing
+
+// Seen in soaks under load: the kernel side reported none of a softirq's state
+// changes and counted nothing lost. Each event carries the state it left, so
+// the gap shows; it is counted as lost (reason state_gap), at least one change
+// per gap, and the record keeps what was seen.
+TEST_F(TrackerTest, EventLeavingAStateNeverEnteredCountsAStateGap) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    // SYN_SENT -> ESTABLISHED missed
+    feed(SocketScript::in_task(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2), 7, "cli"));
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 2.1));
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 2.2));
+    end();
+    ASSERT_EQ(out.conns.size(), 1u);
+    std::vector<uint8_t> states;
+    for (const auto& s : out.conns[0].states) states.push_back(s.state);
+    EXPECT_EQ(states, (std::vector<uint8_t>{TT_SYN_SENT, TT_FIN_WAIT1, TT_FIN_WAIT2, TT_CLOSE}));
+    expected_state_gaps = 1;
+}
+
+TEST_F(TrackerTest, AcceptOfASocketNoProgramSawCountsItsHandshakeAsAStateGap) {
+    SocketScript l(3, 8080, 0);
+    feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 9, "srv"));
+    SocketScript s(0, 8080, 51000);  // cookie 0: never made
+    feed(SocketScript::in_task(s.simple(TT_EV_ACCEPT, TT_ESTABLISHED, 1), 9, "srv"));
+    end();
+    EXPECT_TRUE(out.conns.empty());
+    expected_state_gaps = 2;
 }
 
 }  // namespace
