@@ -379,7 +379,15 @@ uint64_t Probe::lost_in_transit() const {
     return sent > accounted ? sent - accounted : 0;
 }
 
-void Probe::detach() { tcptrail_bpf::detach(skel_); }
+void Probe::detach() {
+    // The second copy of the set_state program first: detached the other way
+    // round, it would run alone for the milliseconds the first one takes to go,
+    // trace every hit as one the first copy missed, and its count of rescues
+    // would hide real misses from the loss accounting (seen: 1,412 at one exit).
+    bpf_link__destroy(skel_->links.on_set_state_nested);
+    skel_->links.on_set_state_nested = nullptr;
+    tcptrail_bpf::detach(skel_);
+}
 
 std::string Probe::enable_staging() {
     flush_fd_ = bpf_program__fd(skel_->progs.flush_stage);

@@ -166,10 +166,12 @@ def test_fin_dropped(rig, tracer):
     """The client's FIN is dropped once: it is retransmitted in FIN_WAIT1.
 
     KNOWN BUG (open): about once in ten full-suite runs the client's retransmit
-    event and the server's ESTABLISHED -> CLOSE_WAIT event both go missing with no
-    loss reported; not reproduced in isolation yet. The scenario gets one more
-    attempt on a fresh port; two failures in a row still fail the test, and every
-    assertion is unchanged.
+    event and the server's ESTABLISHED -> CLOSE_WAIT event both go missing: the
+    programs did not run for one softirq's events (seen in soaks too, under load;
+    cause not known). The gap is now counted as lost (reason state_gap), so the
+    failure message carries a lost note. The scenario gets one more attempt on a
+    fresh port; two failures in a row still fail the test, and every assertion is
+    unchanged.
     """
     first_failure = None
     for attempt in range(2):
