@@ -67,9 +67,27 @@ struct {
 	__type(value, struct set_state_log);
 } set_state_log SEC(".maps");
 
-/* set_state hits the second copy traced: each one is also a recursion miss of
- * the first copy, which user space therefore does not report as lost (unless
- * it finds the event to be a duplicate: see set_state_copy). */
+/*
+ * For the other tracepoints (retransmits, resets), whose second copies need no
+ * log (tcptrail.bpf.c, SECOND_COPY): per CPU and tracepoint, whether the first
+ * copy is running. A second copy that finds it running is nested in it, so the
+ * kernel has just skipped the first copy for this hit.
+ */
+enum tt_copy_slot { TT_COPY_RETRANSMIT, TT_COPY_SYNACK, TT_COPY_SEND_RESET, TT_COPY_RECEIVE_RESET, TT_COPY_SLOTS };
+struct first_copy_running {
+	__u8 running[TT_COPY_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct first_copy_running);
+} first_copy_running SEC(".maps");
+
+/* Hits the second copies traced: each one is also a recursion miss of the
+ * first copy, which user space therefore does not report as lost (unless it
+ * finds a set_state event to be a duplicate: see set_state_copy). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -169,9 +169,60 @@ static __always_inline void set_state_copy(bool first, const struct sock *sk, in
 SET_STATE_COPY(on_set_state, true)
 SET_STATE_COPY(on_set_state_nested, false)
 
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
+/*
+ * The other tracepoints' programs have second copies too, attached after them,
+ * for the same reason. They need no log: the first copy marks itself running
+ * on its CPU (maps.h, first_copy_running), and a second copy that finds it
+ * running is nested in it, so the kernel has just skipped the first copy for
+ * this hit. (An interrupt in the few instructions between the kernel's
+ * recursion check and the mark makes a miss that is not rescued: it is counted
+ * as lost, like every other miss.)
+ */
+static __always_inline void run_copy(bool first, __u32 slot, void (*body)(unsigned long long *ctx),
+				     unsigned long long *ctx)
 {
+	struct first_copy_running *f;
+	__u32 zero = 0;
+	__u64 *rescued;
+	__u8 was;
+
+	if (slot >= TT_COPY_SLOTS)
+		return;
+	f = bpf_map_lookup_elem(&first_copy_running, &zero);
+	if (!f)
+		return;
+	if (first) {
+		was = f->running[slot];
+		f->running[slot] = 1;
+		body(ctx);
+		f->running[slot] = was;
+		return;
+	}
+	if (!f->running[slot])
+		return;
+	rescued = bpf_map_lookup_elem(&nested_rescued, &zero);
+	if (rescued)
+		*rescued += 1;
+	body(ctx);
+}
+
+#define TWO_COPIES(tracepoint, name, slot, body)                        \
+	SEC("tp_btf/" #tracepoint)                                      \
+	int name(unsigned long long *ctx)                               \
+	{                                                               \
+		run_copy(true, slot, body, ctx);                        \
+		return 0;                                               \
+	}                                                               \
+	SEC("tp_btf/" #tracepoint)                                      \
+	int name##_nested(unsigned long long *ctx)                      \
+	{                                                               \
+		run_copy(false, slot, body, ctx);                       \
+		return 0;                                               \
+	}
+
+static __always_inline void retransmit_body(unsigned long long *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
 	struct tcp_sock *tp;
 	struct tt_slot slot;
 	struct tt_event *e;
@@ -180,24 +231,26 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb)
 	 * successes. Report successes everywhere. */
 	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err)) {
 		if ((int)ctx[2] != 0)
-			return 0;
+			return;
 	}
 	tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (!tp)
-		return 0;
+		return;
 	slot = start_sock_event(sk, tp, TT_EV_RETRANSMIT, bpf_get_socket_cookie((void *)sk), false, true);
 	e = slot.e;
 	if (!e)
-		return 0;
+		return;
 	e->new_state = sk->__sk_common.skc_state;
 	stage_commit(slot);
-	return 0;
 }
 
+TWO_COPIES(tcp_retransmit_skb, on_retransmit, TT_COPY_RETRANSMIT, retransmit_body)
+
 /* sk is the listener; req is the request socket the child will be made from. */
-SEC("tp_btf/tcp_retransmit_synack")
-int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
+static __always_inline void retransmit_synack_body(unsigned long long *ctx)
 {
+	const struct sock *sk = (const struct sock *)ctx[0];
+	const struct request_sock *req = (const struct request_sock *)ctx[1];
 	struct tcp_request_sock *treq = bpf_skc_to_tcp_request_sock((void *)req);
 	const struct sock_common *skc = &req->__req_common;
 	__u16 family = skc->skc_family;
@@ -208,11 +261,11 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	struct tt_event *e;
 
 	if (!treq)
-		return 0;
+		return;
 	slot = begin_event(TT_EV_SYNACK_RETRANS, family, netns, lport, rport);
 	e = slot.e;
 	if (!e)
-		return 0;
+		return;
 	read_addrs(e, skc, family);
 	read_task(e, false);
 	e->cookie = bpf_get_socket_cookie((void *)sk); /* the listener's */
@@ -221,8 +274,9 @@ int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_s
 	e->aux = req->num_retrans;
 	e->bytes_acked = treq->snt_synack; /* becomes aux64 in user space (TT_RINGBUF_RECORD_SIZE) */
 	stage_commit(slot);
-	return 0;
 }
+
+TWO_COPIES(tcp_retransmit_synack, on_retransmit_synack, TT_COPY_SYNACK, retransmit_synack_body)
 
 /* A reset about no connection of a local socket (e.g. connection refused, or a
  * listener's answer to a stray ACK): take the tuple from the packet it answers.
@@ -278,9 +332,10 @@ static __always_inline int reset_from_packet(const struct sock *listener, const 
 	return 0;
 }
 
-SEC("tp_btf/tcp_send_reset")
-int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
+static __always_inline void send_reset_body(unsigned long long *ctx)
 {
+	const struct sock *sk = (const struct sock *)ctx[0];
+	const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
 	bool has_reason = bpf_core_type_exists(enum sk_rst_reason);
 	__u32 reason = 0;
 	struct tt_slot slot;
@@ -291,35 +346,40 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 	/* A listener answers a stray segment (an ACK with no request socket behind
 	 * it): the reset belongs to the peer's tuple, in the packet, not to the
 	 * listener, which is no connection. */
-	if (!sk || sk->__sk_common.skc_state == TT_LISTEN)
-		return skb ? reset_from_packet(sk, skb, reason, has_reason) : 0;
+	if (!sk || sk->__sk_common.skc_state == TT_LISTEN) {
+		if (skb)
+			reset_from_packet(sk, skb, reason, has_reason);
+		return;
+	}
 	/* sk may be a full, request or TIME_WAIT socket. */
 	slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_SENT, bpf_get_socket_cookie((void *)sk),
 			     false, true);
 	e = slot.e;
 	if (!e)
-		return 0;
+		return;
 	e->new_state = sk->__sk_common.skc_state;
 	e->aux = reason;
 	if (has_reason)
 		e->flags |= TT_F_HAS_REASON;
 	stage_commit(slot);
-	return 0;
 }
 
-SEC("tp_btf/tcp_receive_reset")
-int BPF_PROG(on_receive_reset, const struct sock *sk)
+TWO_COPIES(tcp_send_reset, on_send_reset, TT_COPY_SEND_RESET, send_reset_body)
+
+static __always_inline void receive_reset_body(unsigned long long *ctx)
 {
+	const struct sock *sk = (const struct sock *)ctx[0];
 	struct tt_slot slot = start_sock_event(sk, bpf_skc_to_tcp_sock((void *)sk), TT_EV_RESET_RECEIVED,
 					       bpf_get_socket_cookie((void *)sk), false, true);
 	struct tt_event *e = slot.e;
 
 	if (!e)
-		return 0;
+		return;
 	e->new_state = sk->__sk_common.skc_state;
 	stage_commit(slot);
-	return 0;
 }
+
+TWO_COPIES(tcp_receive_reset, on_receive_reset, TT_COPY_RECEIVE_RESET, receive_reset_body)
 
 /*
  * The accept program reaches its socket through probe-read pointers, a helper

@@ -169,9 +169,14 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
         // After on_set_state: the kernel runs them in attach order (see tcptrail.bpf.c).
         {skel_->progs.on_set_state_nested, &skel_->links.on_set_state_nested, "sock:inet_sock_set_state"},
         {skel_->progs.on_retransmit, &skel_->links.on_retransmit, "tcp:tcp_retransmit_skb"},
+        {skel_->progs.on_retransmit_nested, &skel_->links.on_retransmit_nested, "tcp:tcp_retransmit_skb"},
         {skel_->progs.on_retransmit_synack, &skel_->links.on_retransmit_synack, "tcp:tcp_retransmit_synack"},
+        {skel_->progs.on_retransmit_synack_nested, &skel_->links.on_retransmit_synack_nested,
+         "tcp:tcp_retransmit_synack"},
         {skel_->progs.on_send_reset, &skel_->links.on_send_reset, "tcp:tcp_send_reset"},
+        {skel_->progs.on_send_reset_nested, &skel_->links.on_send_reset_nested, "tcp:tcp_send_reset"},
         {skel_->progs.on_receive_reset, &skel_->links.on_receive_reset, "tcp:tcp_receive_reset"},
+        {skel_->progs.on_receive_reset_nested, &skel_->links.on_receive_reset_nested, "tcp:tcp_receive_reset"},
         {skel_->progs.on_accept4_exit, &skel_->links.on_accept4_exit, "syscalls:sys_exit_accept4"},
         {skel_->progs.on_accept_exit_plain, &skel_->links.on_accept_exit_plain, "syscalls:sys_exit_accept"},
     };
@@ -184,8 +189,12 @@ Probe::Probe(const ProbeConfig& cfg, EventHandler& handler, std::vector<std::str
             skel_ = nullptr;
             throw ProbeError(fmt::format("cannot attach to tracepoint {}: {}", a.what, std::strerror(-err)));
         }
-        // The second copy's own misses are not losses: the first copy traced those.
-        if (a.prog != skel_->progs.on_set_state_nested) prog_fds_.push_back(bpf_program__fd(a.prog));
+        // A second copy's own misses are not losses: the first copy traced those.
+        if (is_second_copy(a.prog)) {
+            second_copy_links_.push_back(a.link);
+        } else {
+            prog_fds_.push_back(bpf_program__fd(a.prog));
+        }
         ++attached_;
     }
 
@@ -379,13 +388,21 @@ uint64_t Probe::lost_in_transit() const {
     return sent > accounted ? sent - accounted : 0;
 }
 
+bool Probe::is_second_copy(const bpf_program* prog) const {
+    return prog == skel_->progs.on_set_state_nested || prog == skel_->progs.on_retransmit_nested ||
+           prog == skel_->progs.on_retransmit_synack_nested || prog == skel_->progs.on_send_reset_nested ||
+           prog == skel_->progs.on_receive_reset_nested;
+}
+
 void Probe::detach() {
-    // The second copy of the set_state program first: detached the other way
-    // round, it would run alone for the milliseconds the first one takes to go,
-    // trace every hit as one the first copy missed, and its count of rescues
-    // would hide real misses from the loss accounting (seen: 1,412 at one exit).
-    bpf_link__destroy(skel_->links.on_set_state_nested);
-    skel_->links.on_set_state_nested = nullptr;
+    // The second copies first: detached the other way round, the set_state one
+    // would run alone for the milliseconds the first one takes to go, trace
+    // every hit as one the first copy missed, and its count of rescues would
+    // hide real misses from the loss accounting (seen: 1,412 at one exit).
+    for (bpf_link** link : second_copy_links_) {
+        bpf_link__destroy(*link);
+        *link = nullptr;
+    }
     tcptrail_bpf::detach(skel_);
 }
 

@@ -12,6 +12,8 @@
 #include "tcptrail/events.h"
 
 struct tcptrail_bpf;
+struct bpf_program;
+struct bpf_link;
 
 namespace tcptrail::probe {
 
@@ -100,6 +102,8 @@ private:
     bool flush_staged(bool last = false);
     std::vector<tt_stage> read_stages() const;  // every CPU's, or none if the map cannot be read
     uint64_t staged_count(int cpu) const;        // events in that CPU's staging batch
+    // A program that traces only the hits its tracepoint's first copy missed (bpf/tcptrail.bpf.c).
+    bool is_second_copy(const bpf_program* prog) const;
 
     tcptrail_bpf* skel_ = nullptr;
     // The ring buffer, mapped: the consumer position (ours to write), the
@@ -130,7 +134,8 @@ private:
     uint64_t unread_records_at_exit_ = 0;  // the part of it in ring records still being written
     uint64_t received_ = 0;                // events read from the ring buffer
     int attached_ = 0;
-    std::vector<int> prog_fds_;
+    std::vector<int> prog_fds_;              // first copies: their recursion misses are losses
+    std::vector<bpf_link**> second_copy_links_;  // detached first
 };
 
 }  // namespace tcptrail::probe
