@@ -94,10 +94,12 @@ void print_tally(uint64_t traced, const core::TrackerStats& st, uint64_t lost_ri
     if (st.duplicate_events)
         dropped += fmt::format("{}{} duplicate event{} dropped", dropped.empty() ? "" : ", ", st.duplicate_events,
                                st.duplicate_events == 1 ? "" : "s");
-    const uint64_t lost = lost_ringbuf + lost_recursion + lost_unread + lost_in_transit + st.state_gaps;
+    const uint64_t lost = lost_ringbuf + lost_recursion + lost_unread + lost_in_transit + st.unexplained_state_gaps;
     std::string unread = lost_unread ? fmt::format(", {} unread at exit", lost_unread) : "";
     if (lost_in_transit) unread += fmt::format(", {} sent but never read", lost_in_transit);
-    if (st.state_gaps) unread += fmt::format(", {} state changes unreported (gaps)", st.state_gaps);
+    if (st.unexplained_state_gaps) {
+        unread += fmt::format(", {} state changes unreported (gaps)", st.unexplained_state_gaps);
+    }
     fmt::print(
         stderr, "tcptrail: {} events, {} connection records{}, {} events lost{}\n", traced, st.records,
         dropped.empty() ? "" : fmt::format(" ({})", dropped), lost,

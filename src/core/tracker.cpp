@@ -112,11 +112,21 @@ void Tracker::evict_over_cap() {
     }
 }
 
-void Tracker::report_evictions() {
+// A gap may be an event the kernel side counted lost (the ring buffer was full,
+// a program nested too deep): only the gaps beyond all such losses are reported,
+// so that no loss is counted twice. A recursion miss is counted one poll late,
+// so each round weighs the gaps found up to the round before; the last one
+// (final, after every counter was read) weighs them all.
+void Tracker::report_losses(bool final) {
     if (unreported_evictions_) out_.on_lost(unreported_evictions_, LossReason::Evicted);
     unreported_evictions_ = 0;
-    if (unreported_state_gaps_) out_.on_lost(unreported_state_gaps_, LossReason::StateGap);
-    unreported_state_gaps_ = 0;
+    const uint64_t gaps = final ? stats_.state_gaps : state_gaps_last_round_;
+    state_gaps_last_round_ = stats_.state_gaps;
+    const uint64_t unexplained = gaps > counted_kernel_losses_ ? gaps - counted_kernel_losses_ : 0;
+    if (unexplained > stats_.unexplained_state_gaps) {
+        out_.on_lost(unexplained - stats_.unexplained_state_gaps, LossReason::StateGap);
+        stats_.unexplained_state_gaps = unexplained;
+    }
 }
 
 // The kernel reports each state change of a socket with the state it left, so
@@ -124,11 +134,8 @@ void Tracker::report_evictions() {
 // ESTABLISHED changed state at least once unseen. Such gaps were found with
 // nothing counted lost anywhere (the programs did not run for a softirq's
 // state changes: cause unknown, rare, under load); they are counted here, so
-// that no loss is silent. Reported with the evictions.
-void Tracker::note_state_gap(uint64_t missed) {
-    stats_.state_gaps += missed;
-    unreported_state_gaps_ += missed;
-}
+// that no loss is silent (report_losses()).
+void Tracker::note_state_gap(uint64_t missed) { stats_.state_gaps += missed; }
 
 Tracker::Conn& Tracker::create(const tt_event& e, Role role, bool partial) {
     const Slot s = conns_.insert(e.cookie);
@@ -653,12 +660,14 @@ void Tracker::on_netstat(const tt_event& e) {
 }
 
 void Tracker::on_lost(uint64_t count, LossReason reason) {
-    if (count) out_.on_lost(count, reason);
+    if (!count) return;
+    if (reason != LossReason::Evicted && reason != LossReason::StateGap) counted_kernel_losses_ += count;
+    out_.on_lost(count, reason);
 }
 
 void Tracker::advance(uint64_t now_ns) {
     release_closed(now_ns);
-    report_evictions();
+    report_losses(false);
     warn_close_wait(now_ns);
 }
 
@@ -704,7 +713,7 @@ void Tracker::finish(uint64_t now_ns) {
     conns_.clear();
     open_by_state_ = {};
     lru_oldest_ = lru_newest_ = kNoSlot;
-    report_evictions();
+    report_losses(true);
 }
 
 namespace {

@@ -58,8 +58,11 @@ struct TrackerStats {
     uint64_t duplicate_children = 0;
     // State changes traced twice by the kernel side (TT_F_RESCUED, made_transition()): dropped.
     uint64_t duplicate_events = 0;
-    // State changes that no event reported, at least (note_state_gap()): reported as lost.
+    // State changes that no event reported, at least (note_state_gap()).
     uint64_t state_gaps = 0;
+    // Those of them beyond every loss the kernel side counted: reported as lost
+    // (reason state_gap). The others may be the counted losses themselves.
+    uint64_t unexplained_state_gaps = 0;
 };
 
 class Tracker : public EventStream {
@@ -228,7 +231,7 @@ private:
     void lru_unlink(Conn& c);
     void erase(Conn& c);
     void evict_over_cap();
-    void report_evictions();
+    void report_losses(bool final);
     void note_state_gap(uint64_t missed);
 
     void release_closed(uint64_t watermark_ns);
@@ -267,7 +270,8 @@ private:
     Slot lru_oldest_ = kNoSlot;
     Slot lru_newest_ = kNoSlot;
     uint64_t unreported_evictions_ = 0;
-    uint64_t unreported_state_gaps_ = 0;
+    uint64_t counted_kernel_losses_ = 0;   // ringbuf_full, recursion, unread_at_exit, in_transit
+    uint64_t state_gaps_last_round_ = 0;  // stats_.state_gaps at the previous advance()
 };
 
 }  // namespace tcptrail::core

@@ -933,3 +933,48 @@ TEST_F(TrackerTest, AcceptOfASocketNoProgramSawCountsItsHandshakeAsAStateGap) {
 
 }  // namespace
 }  // namespace tcptrail::testing
+
+namespace tcptrail::testing {
+namespace {
+
+// A gap that the kernel side's own count of lost events can explain is not
+// counted again: a full ring buffer, or a recursion miss (counted one poll late).
+TEST_F(TrackerTest, StateGapsWithinTheKernelCountedLossesAreNotCountedTwice) {
+    SocketScript c(1, 40001, 80);
+    feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+    feed(SocketScript::in_task(c.state(TT_ESTABLISHED, TT_FIN_WAIT1, 2), 7, "cli"));  // gap
+    tracker->advance(2'500'000);
+    tracker->on_lost(1, core::LossReason::Recursion);  // the next poll counts the miss
+    tracker->advance(3'000'000);
+    feed(c.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 3.1));
+    feed(c.state(TT_FIN_WAIT2, TT_CLOSE, 3.2));
+    SocketScript d(2, 40002, 80);
+    feed(SocketScript::in_task(d.state(TT_CLOSE, TT_SYN_SENT, 4), 7, "cli"));
+    feed(SocketScript::in_task(d.state(TT_ESTABLISHED, TT_FIN_WAIT1, 5), 7, "cli"));  // gap
+    tracker->on_lost(3, core::LossReason::RingbufFull);
+    feed(d.state(TT_FIN_WAIT1, TT_FIN_WAIT2, 5.1));
+    feed(d.state(TT_FIN_WAIT2, TT_CLOSE, 5.2));
+    end();
+    EXPECT_EQ(tracker->stats().state_gaps, 2u);
+    EXPECT_EQ(tracker->stats().unexplained_state_gaps, 0u);
+    expected_state_gaps = 0;
+}
+
+// Gaps beyond the counted losses are reported: at least that many went unseen.
+TEST_F(TrackerTest, StateGapsBeyondTheKernelCountedLossesAreReported) {
+    tracker->on_lost(1, core::LossReason::RingbufFull);
+    tracker->on_lost(5, core::LossReason::Evicted);  // an eviction leaves no gap
+    for (uint64_t cookie = 1; cookie <= 3; ++cookie) {
+        SocketScript c(cookie, static_cast<uint16_t>(40000 + cookie), 80);
+        feed(SocketScript::in_task(c.state(TT_CLOSE, TT_SYN_SENT, 0), 7, "cli"));
+        feed(c.state(TT_ESTABLISHED, TT_CLOSE_WAIT, 1));  // gap
+        tracker->advance(1'500'000);
+    }
+    end();
+    EXPECT_EQ(tracker->stats().state_gaps, 3u);
+    EXPECT_EQ(tracker->stats().unexplained_state_gaps, 2u);
+    expected_state_gaps = 2;
+}
+
+}  // namespace
+}  // namespace tcptrail::testing
