@@ -931,11 +931,6 @@ TEST_F(TrackerTest, AcceptOfASocketNoProgramSawCountsItsHandshakeAsAStateGap) {
     expected_state_gaps = 2;
 }
 
-}  // namespace
-}  // namespace tcptrail::testing
-
-namespace tcptrail::testing {
-namespace {
 
 // A gap that the kernel side's own count of lost events can explain is not
 // counted again: a full ring buffer, or a recursion miss (counted one poll late).
