@@ -50,12 +50,19 @@ enum tt_event_flags {
 	TT_F_NO_COUNTERS = 1 << 3, /* counters below were not read */
 	TT_F_OWNER_KNOWN = 1 << 4, /* TT_EV_EXISTING: pid/comm are the socket's owner */
 	TT_F_FINAL = 1 << 5,       /* TT_EV_EXISTING: part of the complete snapshot taken at exit */
-	TT_F_SNAPSHOT_END = 1 << 6, /* TT_EV_EXISTING, no socket: that snapshot is complete */
+	TT_F_SNAPSHOT_END = 1 << 6, /* TT_EV_EXISTING, no socket: that snapshot is complete
+				       (aux: enum tt_snapshot_kind) */
 	/* TT_EV_STATE: traced by the second copy of the program, which found no
 	 * trace of the hit by the first (bpf/tcptrail.bpf.c). Nearly always a hit
 	 * the first copy missed; rarely the first copy's trace of it had left the
 	 * log, and user space drops the duplicate (src/core/tracker.cpp). */
 	TT_F_RESCUED = 1 << 7,
+};
+
+/* tt_event.aux of a TT_F_SNAPSHOT_END marker: which snapshot ended. */
+enum tt_snapshot_kind {
+	TT_SNAPSHOT_AT_EXIT = 0,  /* the complete one at exit (TT_F_FINAL events) */
+	TT_SNAPSHOT_AT_START = 1, /* the dump of the sockets that predate tracing */
 };
 
 /* Bits of tt_event.sk_bits: facts about the socket when the event fired. */

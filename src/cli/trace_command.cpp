@@ -188,6 +188,13 @@ int run_trace(const TraceOptions& opts) {
     for (const tt_event& e : existing.events) {
         if (e.new_state != TT_LISTEN) input.on_event(e);
     }
+    // The start-up dump is over (in the input, so that replay knows it too).
+    tt_event startup_end{};
+    startup_end.ts_ns = snapshot_end_ns;
+    startup_end.type = TT_EV_EXISTING;
+    startup_end.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+    startup_end.aux = TT_SNAPSHOT_AT_START;
+    input.on_event(startup_end);
     // Samples enter the input like kernel events, so --record / replay keep them.
     probe::NetstatSampler netstat(pcfg.netns);
     auto sample_netstat = [&](uint64_t ts_ns) {

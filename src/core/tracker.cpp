@@ -568,8 +568,12 @@ void Tracker::on_reset(const tt_event& e, bool sent) {
 void Tracker::on_accept(const tt_event& e) {
     // The accept program reads the socket's cookie, made by the first program
     // that traced it (or by the start-up dump). None: accept() returned a
-    // socket whose LISTEN -> SYN_RECV -> ESTABLISHED no event reported.
-    if (e.cookie == 0) note_state_gap(2);
+    // socket whose LISTEN -> SYN_RECV -> ESTABLISHED no event reported. Until
+    // the start-up dump has ended that is a socket made before the programs
+    // were attached, which the dump did not reach in time (a busy server
+    // draining its accept queue at start): no loss. After it, every older
+    // socket has a cookie (the dump made one).
+    if (e.cookie == 0 && startup_snapshot_end_ns_ && e.ts_ns >= *startup_snapshot_end_ns_) note_state_gap(2);
     Conn* c = e.cookie ? find(e.cookie) : nullptr;
     if (!c) {
         emit_event(e, 0);
@@ -586,7 +590,11 @@ void Tracker::on_accept(const tt_event& e) {
 
 void Tracker::on_existing(const tt_event& e) {
     if (e.flags & TT_F_SNAPSHOT_END) {
-        reconcile_with_final_snapshot(e);
+        if (e.aux != TT_SNAPSHOT_AT_START) {
+            reconcile_with_final_snapshot(e);
+        } else if (!startup_snapshot_end_ns_) {
+            startup_snapshot_end_ns_ = e.ts_ns;
+        }
         return;
     }
     const bool owner_known = (e.flags & TT_F_OWNER_KNOWN) != 0;

@@ -272,6 +272,9 @@ private:
     uint64_t unreported_evictions_ = 0;
     uint64_t counted_kernel_losses_ = 0;   // ringbuf_full, recursion, unread_at_exit, in_transit
     uint64_t state_gaps_last_round_ = 0;  // stats_.state_gaps at the previous advance()
+    // When the start-up dump of existing sockets ended (its SNAPSHOT_END marker,
+    // not TT_F_FINAL): a socket accepted before then may predate tracing.
+    std::optional<uint64_t> startup_snapshot_end_ns_;
 };
 
 }  // namespace tcptrail::core
