@@ -14,6 +14,7 @@
 #ifdef TCPTRAIL_HAVE_METRICS
 #include "cli/metrics_setup.hpp"
 #endif
+#include "core/event_stream.hpp"
 #include "core/tracker.hpp"
 #include "probe/netstat_sampler.hpp"
 #include "probe/probe.hpp"
@@ -189,12 +190,7 @@ int run_trace(const TraceOptions& opts) {
         if (e.new_state != TT_LISTEN) input.on_event(e);
     }
     // The start-up dump is over (in the input, so that replay knows it too).
-    tt_event startup_end{};
-    startup_end.ts_ns = snapshot_end_ns;
-    startup_end.type = TT_EV_EXISTING;
-    startup_end.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-    startup_end.aux = TT_SNAPSHOT_AT_START;
-    input.on_event(startup_end);
+    input.on_event(core::snapshot_end_marker(snapshot_end_ns, TT_SNAPSHOT_AT_START));
     // Samples enter the input like kernel events, so --record / replay keep them.
     probe::NetstatSampler netstat(pcfg.netns);
     auto sample_netstat = [&](uint64_t ts_ns) {

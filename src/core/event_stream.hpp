@@ -11,6 +11,17 @@
 
 namespace tcptrail::core {
 
+// The event that ends a dump of existing sockets (TT_F_SNAPSHOT_END): about no
+// socket, it tells the reconstruction which dump is complete, and when.
+inline tt_event snapshot_end_marker(uint64_t ts_ns, tt_snapshot_kind kind) {
+    tt_event end{};
+    end.ts_ns = ts_ns;
+    end.type = TT_EV_EXISTING;
+    end.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
+    end.aux = kind;
+    return end;
+}
+
 class EventStream {
 public:
     virtual ~EventStream() = default;

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "core/event_stream.hpp"
 #include "probe/netns.hpp"
 
 namespace tcptrail::probe {
@@ -213,13 +214,7 @@ ExistingSockets snapshot_existing_sockets(const ProbeConfig& cfg, uint64_t now_n
                           [](const tt_event& e) { return e.new_state == TT_LISTEN; });
     if (final_snapshot) {
         for (tt_event& e : result.events) e.flags |= TT_F_FINAL;
-        if (result.problems.empty()) {
-            tt_event end{};
-            end.ts_ns = now_ns;
-            end.type = TT_EV_EXISTING;
-            end.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-            result.events.push_back(end);
-        }
+        if (result.problems.empty()) result.events.push_back(core::snapshot_end_marker(now_ns, TT_SNAPSHOT_AT_EXIT));
     }
     return result;
 }

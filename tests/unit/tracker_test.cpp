@@ -3,6 +3,7 @@
 
 #include <cerrno>
 
+#include "core/event_stream.hpp"
 #include "core/tcp_state.hpp"
 #include "core/tracker.hpp"
 #include "event_builder.hpp"
@@ -46,22 +47,11 @@ protected:
         e.flags = TT_F_FINAL;
         return e;
     }
-    void end_of_snapshot(uint64_t ts_ns) {
-        tt_event marker{};
-        marker.type = TT_EV_EXISTING;
-        marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-        marker.ts_ns = ts_ns;
-        feed(marker);
-    }
+    void end_of_snapshot(uint64_t ts_ns) { feed(core::snapshot_end_marker(ts_ns, TT_SNAPSHOT_AT_EXIT)); }
     // The start-up dump of existing sockets ended (trace_command feeds this),
     // at t_ms on the scripts' clock (event_builder.hpp).
     void end_of_startup_snapshot(double t_ms) {
-        tt_event marker{};
-        marker.type = TT_EV_EXISTING;
-        marker.flags = TT_F_SNAPSHOT_END | TT_F_NO_COUNTERS;
-        marker.aux = TT_SNAPSHOT_AT_START;
-        marker.ts_ns = static_cast<uint64_t>(t_ms * 1e6) + 1'000'000'000ULL;
-        feed(marker);
+        feed(core::snapshot_end_marker(static_cast<uint64_t>(t_ms * 1e6) + 1'000'000'000ULL, TT_SNAPSHOT_AT_START));
     }
 };
 
@@ -845,7 +835,6 @@ TEST(StateNames, RoundTrip) {
     EXPECT_EQ(core::state_name(200), "UNKNOWN");
 }
 
-
 namespace tcptrail::testing {
 namespace {
 
@@ -944,8 +933,7 @@ TEST_F(TrackerTest, AcceptOfASocketNoProgramSawCountsItsHandshakeAsAStateGap) {
 
 // A server under load when tracing starts: sockets established before the
 // programs were attached are accepted before the start-up dump reaches them, so
-// none has a cookie. They predate tracing; nothing was lost. The exit snapshot's
-// marker (aux 0) does not end the start-up window.
+// none has a cookie. They predate tracing; nothing was lost.
 TEST_F(TrackerTest, AcceptOfASocketThatPredatesTracingIsNoStateGap) {
     SocketScript l(3, 8080, 0);
     feed(SocketScript::in_task(l.state(TT_CLOSE, TT_LISTEN, 0), 9, "srv"));
@@ -959,7 +947,6 @@ TEST_F(TrackerTest, AcceptOfASocketThatPredatesTracingIsNoStateGap) {
     end();
     EXPECT_EQ(tracker->stats().state_gaps, 0u);
 }
-
 
 // A gap that the kernel side's own count of lost events can explain is not
 // counted again: a full ring buffer, or a recursion miss (counted one poll late).
