@@ -439,7 +439,8 @@ def test_started_under_full_churn_every_record_moves_forward_in_time_and_state()
     its port. Its programs are attached before it reads the sockets that exist,
     and the kernel reads them over some milliseconds: a socket that changes state
     in between must not start its record in a state it reached later (seen:
-    FIN_WAIT1, then SYN_SENT 9 ms on; a first state dated after the next one)."""
+    FIN_WAIT1, then SYN_SENT 9 ms on; a first state dated after the next one).
+    Nothing is reported lost."""
     port = free_port()
     churn = subprocess.Popen([churn_bin(), "--duration", "6", "--port", str(port), "--quiet"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -459,6 +460,10 @@ def test_started_under_full_churn_every_record_moves_forward_in_time_and_state()
     assert churn.returncode == 0, (out, err)
     assert res.returncode == 0, res.stderr
     assert len(res.conns) > 1000, "too little churn traced: %d records\n%s" % (len(res.conns), res.stderr)
+    # Sockets the server accepts before the start-up dump reaches them have no
+    # cookie yet: they predate tracing, and are no lost handshake (seen: 42-552
+    # such false state_gap losses a start).
+    assert not res.lost, "%s\n%s" % (res.lost_note(), res.stderr)
     backwards = []
     for r in res.conns:
         states = [(s["state"], s["t_us"]) for s in r["states"]]
