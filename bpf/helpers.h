@@ -178,6 +178,27 @@ static __always_inline __u64 id_cache_value(const struct tt_id_slot *slot)
 	return value;
 }
 
+/* A namespace's inode number from this CPU's cache, by its net_cookie (0: no
+ * cookie, read it); probed: net is reached through probe-read pointers. */
+static __always_inline __u32 netns_by_cookie(const struct net *net, __u64 cookie, bool probed)
+{
+	struct tt_id_slot *slot = id_cache_slot(false, cookie);
+	__u32 inum;
+
+	if (slot && slot->key == cookie)
+		return id_cache_value(slot);
+	inum = probed ? BPF_CORE_READ(net, ns.inum) : net->ns.inum;
+	if (slot) {
+		slot->value = inum;
+		slot->key = cookie;
+	}
+	return inum;
+}
+
+/* By offset: a plain u64 read, whether the field is a u64 or (in older kernels) an atomic64_t. */
+#define NET_COOKIE_USABLE(net) (bpf_core_field_exists((net)->net_cookie) && bpf_core_field_size((net)->net_cookie) == 8)
+#define NET_COOKIE_AT(net) ((const char *)(net) + bpf_core_field_offset((net)->net_cookie))
+
 /*
  * The socket's network namespace (inode number). struct net keeps ns.inum in
  * the cache line of the namespace's reference count, which the creation and
@@ -188,23 +209,21 @@ static __always_inline __u64 id_cache_value(const struct tt_id_slot *slot)
 static __always_inline __u32 sock_netns(const struct sock_common *skc)
 {
 	const struct net *net = skc->skc_net.net;
-	struct tt_id_slot *slot;
-	__u32 inum;
-	__u64 cookie;
 
-	/* By offset: a plain u64 read, whether the field is a u64 or (in older kernels) an atomic64_t. */
-	if (!bpf_core_field_exists(net->net_cookie) || bpf_core_field_size(net->net_cookie) != 8)
+	if (!NET_COOKIE_USABLE(net))
 		return net->ns.inum;
-	cookie = *(const __u64 *)((const char *)net + bpf_core_field_offset(net->net_cookie));
-	slot = id_cache_slot(false, cookie);
-	if (!slot)
-		return net->ns.inum;
-	if (slot->key == cookie)
-		return id_cache_value(slot);
-	inum = net->ns.inum;
-	slot->value = inum;
-	slot->key = cookie;
-	return inum;
+	return netns_by_cookie(net, *(const __u64 *)NET_COOKIE_AT(net), false);
+}
+
+/* sock_netns for a namespace reached through probe-read pointers (the accept
+ * program), its cookie and inode number read by probe reads. */
+static __always_inline __u32 netns_probed(const struct net *net)
+{
+	__u64 cookie = 0;
+
+	if (NET_COOKIE_USABLE(net))
+		bpf_probe_read_kernel(&cookie, sizeof(cookie), NET_COOKIE_AT(net));
+	return netns_by_cookie(net, cookie, true);
 }
 
 /*

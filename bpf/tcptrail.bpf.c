@@ -405,8 +405,8 @@ static __always_inline struct tt_slot start_accept_event(const struct sock *sk)
 	if (bpf_probe_read_kernel(copy, size, sk))
 		return none;
 	family = skc->skc_family;
-	net = skc->skc_net.net; /* a plain load from the copy; the namespace needs a probe read */
-	slot = begin_event(TT_EV_ACCEPT, family, BPF_CORE_READ(net, ns.inum), skc->skc_num, bswap16(skc->skc_dport));
+	net = skc->skc_net.net; /* a plain load from the copy; the namespace needs probe reads */
+	slot = begin_event(TT_EV_ACCEPT, family, netns_probed(net), skc->skc_num, bswap16(skc->skc_dport));
 	e = slot.e;
 	if (!e)
 		return slot;
