@@ -33,6 +33,9 @@
 #                      0: leave the floor runs out)
 #   CHURN_ARGS="..."   extra churn options, e.g. "--threads 2 --server-threads 2 --payload 64"
 #   TRACER_ARGS="..."  extra tcptrail options for both traced modes
+#   OUTPUT=null        tcptrail's JSON goes to /dev/null instead of a scratch file: the
+#                      cost of tracing without that of the file's page cache (lost
+#                      events and records are then taken from tcptrail's closing line)
 #   BPF_STATS=1        enable kernel.bpf_stats_enabled during the runs (restored afterwards)
 #                      and report each tcptrail BPF program's average ns per run.
 #                      Stats cost a little per invocation: use it for profiling, not for ratios.
@@ -65,7 +68,7 @@ cd "$repo"
 summary() {
     # shellcheck disable=SC1091
     source "$1/meta"
-    awk -F'\t' -v rounds="$ROUNDS" -v secs="$SECS" -v bpfstats="${BPF_STATS:-0}" -v churn_args="${CHURN_ARGS:-}" -v bpffile="$1/bpf.tsv" '
+    awk -F'\t' -v rounds="$ROUNDS" -v secs="$SECS" -v bpfstats="${BPF_STATS:-0}" -v churn_args="${CHURN_ARGS:-}" -v output="${OUTPUT:-file}" -v bpffile="$1/bpf.tsv" '
 function median(list,    n, a, i, j, t) {
     n = split(list, a, " ")
     if (n == 0) return ""
@@ -115,6 +118,7 @@ END {
     printf "\ntcptrail churn benchmark: %d rounds x %s s, alternating (%s / %s)%s\n", rounds, secs,
         ("floor" in rate_seen) ? "floor default untraced events" : "default untraced events",
         ("floor" in rate_seen) ? "events untraced default floor" : "events untraced default", churn_args != "" ? ", churn " churn_args : ""
+    if (output == "null") printf "NOTE: OUTPUT=null: tcptrail wrote its JSON to /dev/null in these runs (no output file)\n"
     if (bpfstats == 1) printf "NOTE: kernel.bpf_stats_enabled=1 during these runs (adds a little per BPF invocation)\n"
     printf "\n%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "mode", "runs", "median conn/s", "ratio vs untraced", "CPU ratio", "tracer CPU-s", "(user / sys)", "lost events", "startup ms"
     printf "%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "", "", "", "median (min..max)", "median", "per 100k conn", "per 100k conn", "ringbuf/recursion", "median"
@@ -255,6 +259,10 @@ done
 
 read -r -a churn_extra <<<"${CHURN_ARGS:-}"
 read -r -a tracer_extra <<<"${TRACER_ARGS:-}"
+case ${OUTPUT:-file} in
+    file | null) ;;
+    *) echo "run_churn.sh: OUTPUT must be file or null, not '$OUTPUT'" >&2; exit 2 ;;
+esac
 
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/churn.XXXXXX)}
 mkdir -p "$OUT_DIR"
@@ -268,7 +276,7 @@ RUNS=$OUT_DIR/runs.tsv
 BPFRUNS=$OUT_DIR/bpf.tsv
 printf 'round\tmode\tconns\tseconds\trate\tchurn_errors\tchurn_cpu_s\ttracer_cpu_s\ttracer_utime_s\ttracer_stime_s\tstartup_ms\tlost_ringbuf\tlost_recursion\tlost_other\tconn_records\tevent_records\tout_rsts\thost_busy_s\thost_softirq_s\tforeign_tracers\tirq_work_irqs\n' >"$RUNS"
 printf 'round\tmode\tprog\trun_cnt\trun_time_ns\trecursion_misses\n' >"$BPFRUNS"
-printf 'ROUNDS=%q\nSECS=%q\nBPF_STATS=%q\nCHURN_ARGS=%q\n' "$ROUNDS" "$SECS" "${BPF_STATS:-0}" "${CHURN_ARGS:-}" >"$OUT_DIR/meta"
+printf 'ROUNDS=%q\nSECS=%q\nBPF_STATS=%q\nCHURN_ARGS=%q\nOUTPUT=%q\n' "$ROUNDS" "$SECS" "${BPF_STATS:-0}" "${CHURN_ARGS:-}" "${OUTPUT:-file}" >"$OUT_DIR/meta"
 
 # ---------------------------------------------------------------- cleanup
 TPID=""
@@ -368,6 +376,7 @@ run_once() {
         local bin=$TCPTRAIL args=(--json "${tracer_extra[@]}")
         [[ $mode == events ]] && args+=(--events)
         [[ $mode == floor ]] && bin=$FLOOR args=()
+        [[ ${OUTPUT:-file} == null && $mode != floor ]] && out=/dev/null
         local fifo="$SCRATCH/$tag.fifo"
         mkfifo "$fifo"
         stamp <"$fifo" >"$err" &
@@ -442,6 +451,18 @@ run_once() {
         tracer_cpu=$(awk -v u="$tu" -v s="$ts" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (u + s) / hz }')
         tu=$(awk -v u="$tu" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", u / hz }')
         ts=$(awk -v s="$ts" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", s / hz }')
+        if [[ $out == /dev/null ]]; then
+            # tcptrail: N events, N connection records[ (...)], N events lost[ (N ring buffer full, N nested too deep...)]
+            line=$(grep -E 'tcptrail: [0-9]+ events, ' "$err" | tail -1 || true)
+            tally_figure() { grep -oE "[0-9]+ $1" <<<"$line" | cut -d' ' -f1 || true; }
+            conn_records=$(tally_figure 'connection records')
+            event_records=-
+            lost_rb=$(tally_figure 'ring buffer full')
+            lost_rec=$(tally_figure 'nested too deep')
+            lost_other=$(tally_figure 'events lost')
+            lost_rb=${lost_rb:-0} lost_rec=${lost_rec:-0}
+            lost_other=$(( ${lost_other:-0} - lost_rb - lost_rec ))
+        else
         read -r lost_rb lost_rec lost_other < <(grep -F '"type":"lost"' "$out" | awk '
             { c = 0; r = "" 
               if (match($0, /"count":[0-9]+/)) c = substr($0, RSTART + 8, RLENGTH - 8) + 0
@@ -450,7 +471,9 @@ run_once() {
             END { printf "%d %d %d\n", rb, rec, other }')
         conn_records=$(grep -c -F '"type":"conn"' "$out" || true)
         event_records=$(grep -c -F '"type":"event"' "$out" || true)
-        rm -f "$out" "$fifo"
+        fi
+        [[ $out == /dev/null ]] || rm -f "$out"
+        rm -f "$fifo"
     fi
 
     # churn's line: conns=N seconds=S rate=R errors=E ... utime=U stime=S
