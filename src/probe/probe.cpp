@@ -395,7 +395,15 @@ bool Probe::is_second_copy(const bpf_program* prog) const {
 }
 
 void Probe::detach() {
-    // The second copies first: detached the other way round, the set_state one
+    // accept() first: each detach takes milliseconds, and an accept traced
+    // after the state-change programs went returns a socket no program saw
+    // (cookie 0), which the tracker counts as a lost handshake (seen: 2-14 at
+    // an exit under churn).
+    for (bpf_link** link : {&skel_->links.on_accept4_exit, &skel_->links.on_accept_exit_plain}) {
+        bpf_link__destroy(*link);
+        *link = nullptr;
+    }
+    // Then the second copies: detached the other way round, the set_state one
     // would run alone for the milliseconds the first one takes to go, trace
     // every hit as one the first copy missed, and its count of rescues would
     // hide real misses from the loss accounting (seen: 1,412 at one exit).
