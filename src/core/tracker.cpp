@@ -295,6 +295,15 @@ void Tracker::on_state(const tt_event& e) {
         ++stats_.duplicate_events;
         return;
     }
+    // A handshake under way when tracing began: the start-up dump found its
+    // request socket (in SYN_RECV) and so made its cookie, which the kernel gives
+    // the child the handshake makes. The child's LISTEN -> SYN_RECV goes on with
+    // that record: no state change was missed, and SYN_RECV is not entered twice.
+    if (c && c->partial && c->state == TT_SYN_RECV && from == TT_LISTEN && to == TT_SYN_RECV) {
+        take_counters(*c, e);
+        emit_event(e, c->id);
+        return;
+    }
     if (c && c->state != from) note_state_gap(1);
     if (!c) {
         if (to == TT_LISTEN) {
@@ -358,15 +367,17 @@ void Tracker::on_state(const tt_event& e) {
             c->established_ns = e.ts_ns;
             c->retrans_base = e.total_retrans;  // retransmits so far were of the handshake
             c->have_retrans_base = true;
+            // Exact even for a handshake that began before tracing did: the
+            // socket's count covers its whole life, all of it handshake so far.
+            // (The child is given the request socket's SYN-ACK retransmit count
+            // after its SYN_RECV event fires, so it is read here.)
+            if (e.total_retrans && c->role == Role::Client) extra_of(*c).syn_retrans = e.total_retrans;
+            if (e.total_retrans && c->role == Role::Server) extra_of(*c).synack_retrans = e.total_retrans;
             if (c->partial) break;
             if (c->role == Role::Client) {
-                if (e.total_retrans) extra_of(*c).syn_retrans = e.total_retrans;
                 c->handshake_us = (e.ts_ns - c->start_ns) / 1000;
                 c->has_handshake = true;
             } else if (c->role == Role::Server) {
-                // The child is given the request socket's SYN-ACK retransmit count
-                // after its SYN_RECV event fires, so read it here.
-                if (e.total_retrans) extra_of(*c).synack_retrans = e.total_retrans;
                 // Server handshake starts at the first SYN-ACK. Its send time is known
                 // from a SYN-ACK retransmit note; otherwise the kernel has just measured
                 // first-SYN-ACK -> ACK as the socket's first RTT sample.

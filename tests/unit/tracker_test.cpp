@@ -948,6 +948,45 @@ TEST_F(TrackerTest, AcceptOfASocketThatPredatesTracingIsNoStateGap) {
     EXPECT_EQ(tracker->stats().state_gaps, 0u);
 }
 
+// A handshake under way when tracing starts (its SYN lost and resent): the
+// start-up dump finds the client in SYN_SENT and the server's request socket in
+// SYN_RECV, and makes the request socket's cookie, which the kernel hands to the
+// child when the handshake completes. Seen in a soak: a false state_gap and
+// SYN_RECV twice in the server's timeline, and no SYN retransmit on the client.
+TEST_F(TrackerTest, HandshakeUnderWayAtStartGoesOnWithoutAGap) {
+    SocketScript l(1, 8080, 0), req(2, 8080, 50000), cli(3, 50000, 8080);
+    tt_event listen = SocketScript::in_task(l.simple(TT_EV_EXISTING, TT_LISTEN, 0), 300, "server");
+    listen.flags = TT_F_OWNER_KNOWN;
+    feed(listen);
+    tt_event r = req.simple(TT_EV_EXISTING, TT_SYN_RECV, 0);
+    r.flags = TT_F_NO_COUNTERS;  // a request socket
+    feed(r);
+    feed(cli.simple(TT_EV_EXISTING, TT_SYN_SENT, 0));
+    end_of_startup_snapshot(0.1);
+    feed(cli.simple(TT_EV_RETRANSMIT, TT_SYN_SENT, 500));
+    tt_event child = req.state(TT_LISTEN, TT_SYN_RECV, 500.2);
+    child.flags = TT_F_NO_COUNTERS;
+    feed(child);
+    req.total_retrans = 1;  // the request socket's SYN-ACK, resent once
+    feed(req.state(TT_SYN_RECV, TT_ESTABLISHED, 500.21));
+    cli.total_retrans = 1;
+    feed(cli.state(TT_SYN_SENT, TT_ESTABLISHED, 500.3));
+    end();
+    ASSERT_EQ(out.conns.size(), 2u);
+    const auto& s = out.conns[0];
+    EXPECT_EQ(s.role, Role::Server);
+    EXPECT_TRUE(s.partial);
+    EXPECT_EQ(names(s), (std::vector<std::string>{"SYN_RECV", "ESTABLISHED"}));
+    EXPECT_EQ(s.synack_retrans, 1u);
+    EXPECT_FALSE(s.handshake_us.has_value());  // its start is not known
+    const auto& k = out.conns[1];
+    EXPECT_EQ(k.role, Role::Client);
+    EXPECT_EQ(names(k), (std::vector<std::string>{"SYN_SENT", "ESTABLISHED"}));
+    EXPECT_EQ(k.syn_retrans, 1u);
+    EXPECT_EQ(k.retrans, 0u);
+    EXPECT_FALSE(k.handshake_us.has_value());
+}
+
 // A gap that the kernel side's own count of lost events can explain is not
 // counted again: a full ring buffer, or a recursion miss (counted one poll late).
 TEST_F(TrackerTest, StateGapsWithinTheKernelCountedLossesAreNotCountedTwice) {
