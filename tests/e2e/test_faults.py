@@ -5,6 +5,7 @@ own /proc/net/snmp (Tcp RetransSegs) in the same run, and each drop rule's
 counter is checked, so the expected values are the kernel's ground truth.
 """
 
+import time
 
 from tthelpers import (ACTIVE_CLOSE_STATES, PASSIVE_CLOSE_STATES, Pair, check_conn, client_fields, client_record,
                        no_counters, run_exchange, server_fields, server_record, snmp_tcp, soft, start_server)
@@ -198,3 +199,42 @@ def test_fin_dropped(rig, tracer):
                                      % (first_failure, e))
             first_failure = e
             print("test_fin_dropped: attempt 1 failed (known intermittent bug), retrying:\n%s" % e)
+
+
+def test_handshake_under_way_when_tracing_starts(rig, tracer):
+    """tcptrail starts while a handshake waits for a retransmission (the server's
+    first SYN-ACK was lost): its start-up dump finds the client in SYN_SENT and
+    the server's request socket in SYN_RECV, and so makes the request socket's
+    cookie, which the kernel hands to the child when the handshake completes.
+    Both records are partial, go on from the state each was found in, count the
+    retransmissions the kernel counted, and nothing is reported lost."""
+    port = rig.free_port()
+    rig.nft_drop_once("cli", "synack", "tcp sport %d tcp flags & (syn|ack) == syn|ack" % port, key="tcp sport")
+    srv, _ = start_server(rig, port, recv=100, send=200, close="after-eof")
+    cli = rig.client(port, send=100, recv=200, close="first")
+    deadline = time.monotonic() + 5
+    while rig.nft_counter("cli", "synack_drop") < 1:  # the handshake now waits ~1 s
+        assert time.monotonic() < deadline, "the first SYN-ACK was not dropped"
+        time.sleep(0.01)
+    t = tracer()
+    connected = cli.expect("connected", "connect_error", timeout=10)
+    assert connected["event"] == "connected", connected
+    srv.expect("accepted", timeout=10)
+    cli.expect("closed", timeout=10)
+    srv.expect("closed", timeout=10)
+    cli.wait(10)
+    srv.wait(10)
+    res = t.stop()
+    cli_rtx = snmp_tcp(rig, "cli")["RetransSegs"]
+    srv_rtx = snmp_tcp(rig, "srv")["RetransSegs"]
+    assert cli_rtx <= 1 and 1 <= srv_rtx <= 2, (cli_rtx, srv_rtx)
+    assert not res.lost, res.dump()
+    client, server = client_record(res, rig, port), server_record(res, rig, port)
+    states = lambda r: [s["state"] for s in r["states"]]  # noqa: E731
+    assert states(client) in ACTIVE_CLOSE_STATES, res.dump()
+    assert states(server) == PASSIVE_CLOSE_STATES, res.dump()
+    for r in (client, server):
+        assert r["partial"] is True and r["handshake_us"] is None and r["open"] is False, res.dump()
+    assert (client["syn_retrans"], server["synack_retrans"]) == (cli_rtx, srv_rtx), res.dump()
+    assert (client["closed_by"], server["closed_by"]) == ("local", "remote"), res.dump()
+    assert (client["bytes_sent"], server["bytes_received"]) == (100, 100), res.dump()
