@@ -434,6 +434,16 @@ STATE_RANK = {"LISTEN": 0, "SYN_SENT": 1, "SYN_RECV": 1, "ESTABLISHED": 2, "FIN_
               "FIN_WAIT2": 4, "CLOSING": 4, "LAST_ACK": 4, "TIME_WAIT": 5, "CLOSE": 6}
 
 
+def traced_for(port, seconds):
+    """tcptrail --port PORT, run for `seconds` and stopped with SIGINT: its result."""
+    t = Tracer(["--port", port]).start()
+    try:
+        time.sleep(seconds)
+        return t.stop(settle=0)
+    finally:
+        t.kill()
+
+
 def test_started_under_full_churn_every_record_moves_forward_in_time_and_state():
     """tcptrail starts while thousands of connections a second come and go on
     its port. Its programs are attached before it reads the sockets that exist,
@@ -446,12 +456,7 @@ def test_started_under_full_churn_every_record_moves_forward_in_time_and_state()
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1.5)  # full speed, TIME_WAIT table included
-        t = Tracer(["--port", port]).start()
-        try:
-            time.sleep(1.5)
-            res = t.stop(settle=0)
-        finally:
-            t.kill()
+        res = traced_for(port, 1.5)
         out, err = churn.communicate(timeout=30)
     finally:
         if churn.poll() is None:
@@ -489,12 +494,7 @@ def test_stopped_under_full_churn_nothing_is_lost():
     try:
         time.sleep(1.0)
         for _ in range(6):
-            t = Tracer(["--port", port]).start()
-            try:
-                time.sleep(0.7)
-                res = t.stop(settle=0)
-            finally:
-                t.kill()
+            res = traced_for(port, 0.7)
             assert res.returncode == 0, res.stderr
             assert len(res.conns) > 500, "too little churn traced: %d records\n%s" % (len(res.conns), res.stderr)
             if res.lost:
