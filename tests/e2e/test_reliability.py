@@ -488,13 +488,16 @@ def test_stopped_under_full_churn_nothing_is_lost():
     lost handshake, that was a false loss at about one exit in six (2-14 events).
     Six starts and stops under one churn run: nothing is reported lost."""
     port = free_port()
-    churn = subprocess.Popen([churn_bin(), "--duration", "30", "--port", str(port), "--quiet"],
+    # Runs until killed below: six starts and stops take ~30 s here, minutes
+    # under a sanitizer build.
+    churn = subprocess.Popen([churn_bin(), "--duration", "600", "--port", str(port), "--quiet"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     losses = []
     try:
         time.sleep(1.0)
         for _ in range(6):
             res = traced_for(port, 0.7)
+            assert churn.poll() is None, "churn ended early: %s" % (churn.communicate(),)
             assert res.returncode == 0, res.stderr
             assert len(res.conns) > 500, "too little churn traced: %d records\n%s" % (len(res.conns), res.stderr)
             if res.lost:
