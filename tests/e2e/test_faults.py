@@ -8,7 +8,8 @@ counter is checked, so the expected values are the kernel's ground truth.
 import time
 
 from tthelpers import (ACTIVE_CLOSE_STATES, PASSIVE_CLOSE_STATES, Pair, check_conn, client_fields, client_record,
-                       no_counters, run_exchange, server_fields, server_record, snmp_tcp, soft, start_server)
+                       no_counters, run_exchange, server_fields, server_record, snmp_tcp, soft, start_server,
+                       state_names)
 
 SUBNET = 12
 
@@ -230,9 +231,8 @@ def test_handshake_under_way_when_tracing_starts(rig, tracer):
     assert cli_rtx <= 1 and 1 <= srv_rtx <= 2, (cli_rtx, srv_rtx)
     assert not res.lost, res.dump()
     client, server = client_record(res, rig, port), server_record(res, rig, port)
-    states = lambda r: [s["state"] for s in r["states"]]  # noqa: E731
-    assert states(client) in ACTIVE_CLOSE_STATES, res.dump()
-    assert states(server) == PASSIVE_CLOSE_STATES, res.dump()
+    assert state_names(client) in ACTIVE_CLOSE_STATES, res.dump()
+    assert state_names(server) == PASSIVE_CLOSE_STATES, res.dump()
     for r in (client, server):
         assert r["partial"] is True and r["handshake_us"] is None and r["open"] is False, res.dump()
     assert (client["syn_retrans"], server["synack_retrans"]) == (cli_rtx, srv_rtx), res.dump()
