@@ -463,14 +463,14 @@ run_once() {
             lost_rb=${lost_rb:-0} lost_rec=${lost_rec:-0}
             lost_other=$(( ${lost_other:-0} - lost_rb - lost_rec ))
         else
-        read -r lost_rb lost_rec lost_other < <(grep -F '"type":"lost"' "$out" | awk '
-            { c = 0; r = "" 
-              if (match($0, /"count":[0-9]+/)) c = substr($0, RSTART + 8, RLENGTH - 8) + 0
-              if (match($0, /"reason":"[a-z_]+"/)) r = substr($0, RSTART + 10, RLENGTH - 11)
-              if (r == "ringbuf_full") rb += c; else if (r == "recursion") rec += c; else other += c }
-            END { printf "%d %d %d\n", rb, rec, other }')
-        conn_records=$(grep -c -F '"type":"conn"' "$out" || true)
-        event_records=$(grep -c -F '"type":"event"' "$out" || true)
+            read -r lost_rb lost_rec lost_other < <(grep -F '"type":"lost"' "$out" | awk '
+                { c = 0; r = "" 
+                  if (match($0, /"count":[0-9]+/)) c = substr($0, RSTART + 8, RLENGTH - 8) + 0
+                  if (match($0, /"reason":"[a-z_]+"/)) r = substr($0, RSTART + 10, RLENGTH - 11)
+                  if (r == "ringbuf_full") rb += c; else if (r == "recursion") rec += c; else other += c }
+                END { printf "%d %d %d\n", rb, rec, other }')
+            conn_records=$(grep -c -F '"type":"conn"' "$out" || true)
+            event_records=$(grep -c -F '"type":"event"' "$out" || true)
         fi
         [[ $out == /dev/null ]] || rm -f "$out"
         rm -f "$fifo"
