@@ -435,8 +435,12 @@ STATE_RANK = {"LISTEN": 0, "SYN_SENT": 1, "SYN_RECV": 1, "ESTABLISHED": 2, "FIN_
 
 
 def traced_for(port, seconds):
-    """tcptrail --port PORT, run for `seconds` and stopped with SIGINT: its result."""
-    t = Tracer(["--port", port]).start()
+    """tcptrail --port PORT, run for `seconds` and stopped with SIGINT: its result.
+    The ring buffer (256 MiB) holds the whole run's events, so that a tracer slower
+    than the churn (a sanitizer build on a loaded CI host lost 3-25% of them to a
+    full 64 MiB ring) still reports no loss unless one is false: these tests are
+    about false losses at start and stop, the soak and bench/ about keeping up."""
+    t = Tracer(["--port", port, "--ringbuf-mb", 256]).start()
     try:
         time.sleep(seconds)
         return t.stop(settle=0)
