@@ -4,12 +4,15 @@
 #include <unistd.h>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/record.hpp"
+#include "event_builder.hpp"
 #include "sinks/format.hpp"
 #include "sinks/json_sink.hpp"
 #include "sinks/json_writer.hpp"
 #include "sinks/output_stream.hpp"
+#include "sinks/table_sink.hpp"
 #include "sinks/time_base.hpp"
 
 namespace tcptrail::sinks {
@@ -144,6 +147,33 @@ TEST(JsonSink, LargestRecordsFitTheirReservation) {
     const std::string event = fmt::to_string(eb);
     EXPECT_LE(event.size(), event_json_bound(e));
     EXPECT_NE(event.find("\"comm\":\"\\\"\\\""), std::string::npos) << event;
+}
+
+// --events in the table: one line per kernel event, every kind.
+TEST(TableSink, EventLines) {
+    OutputStream out(-1);
+    TableSink sink(out, TimeBase{1'700'000'000'000'000'000LL});
+    testing::SocketScript sock(7, 8080, 41000);
+    std::vector<tt_event> evs = {
+        sock.state(TT_SYN_SENT, TT_ESTABLISHED, 1.5),
+        sock.simple(TT_EV_RETRANSMIT, TT_ESTABLISHED, 2),
+        sock.simple(TT_EV_SYNACK_RETRANS, TT_SYN_RECV, 3),
+        sock.simple(TT_EV_RESET_SENT, TT_ESTABLISHED, 4),
+        sock.simple(TT_EV_RESET_RECEIVED, TT_ESTABLISHED, 5),
+        testing::SocketScript::in_task(sock.simple(TT_EV_ACCEPT, TT_ESTABLISHED, 6), 4242, "nginx"),
+        sock.simple(TT_EV_EXISTING, TT_CLOSE_WAIT, 7),
+    };
+    evs[2].aux = 2;
+    for (size_t i = 0; i < evs.size(); ++i) sink.on_event(core::EventRecord{&evs[i], i == 6 ? uint64_t{0} : uint64_t{12}});
+    EXPECT_EQ(fmt::to_string(out.buffer()),
+              "  22:13:21.001 event id=12 10.0.0.1:8080 10.0.0.2:41000 SYN_SENT -> ESTABLISHED\n"
+              "  22:13:21.002 event id=12 10.0.0.1:8080 10.0.0.2:41000 retransmit in ESTABLISHED\n"
+              "  22:13:21.003 event id=12 10.0.0.1:8080 10.0.0.2:41000 SYN-ACK retransmit #2\n"
+              "  22:13:21.004 event id=12 10.0.0.1:8080 10.0.0.2:41000 RST sent\n"
+              "  22:13:21.005 event id=12 10.0.0.1:8080 10.0.0.2:41000 RST received\n"
+              "  22:13:21.006 event id=12 10.0.0.1:8080 10.0.0.2:41000 accepted by 4242 (nginx)\n"
+              "  22:13:21.007 event id=- 10.0.0.1:8080 10.0.0.2:41000 existing, CLOSE_WAIT\n");
+    out.buffer().clear();
 }
 
 TEST(OutputStream, ClosedReaderIsReportedNotFatal) {
