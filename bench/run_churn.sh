@@ -5,8 +5,9 @@
 #
 # Each round runs the same churn load four times, each for SECONDS:
 #   untraced  - churn alone
-#   default   - churn while `tcptrail --json` runs
-#   events    - churn while `tcptrail --events --json` runs
+#   default   - churn while `tcptrail` runs (its default mode: a table line per connection)
+#   events    - churn while `tcptrail --events` runs
+# (FORMAT=json adds --json to both: the same records, 3.5 times the bytes)
 #   floor     - churn while bench/floor runs: issue #4's reference design (a
 #               64-byte event per state change, no wake-up, a consumer that only
 #               counts), the least any tracer of every state change costs here
@@ -22,9 +23,10 @@
 # tracing") on stderr; then
 # churn runs; then tcptrail's CPU time while churn ran (utime+stime from
 # /proc/PID/stat, read before and after) is taken and it is stopped with
-# SIGINT. Its JSON goes to a scratch file (tmpfs /dev/shm when available) so
-# that "type":"lost" lines can be counted; the file is deleted after each run.
-# Writing it is real work and is part of the cost.
+# SIGINT. Its output goes to a scratch file (tmpfs /dev/shm when available),
+# deleted after each run; writing it is real work and is part of the cost.
+# Lost events are counted from the JSON's "type":"lost" lines, or with a table
+# (or OUTPUT=null) from tcptrail's closing line on stderr, which tallies them.
 #
 # Environment (all optional):
 #   TCPTRAIL=path      tracer binary            (default: build/tcptrail, built if missing)
@@ -33,7 +35,8 @@
 #                      0: leave the floor runs out)
 #   CHURN_ARGS="..."   extra churn options, e.g. "--threads 2 --server-threads 2 --payload 64"
 #   TRACER_ARGS="..."  extra tcptrail options for both traced modes
-#   OUTPUT=null        tcptrail's JSON goes to /dev/null instead of a scratch file: the
+#   FORMAT=json        tcptrail writes JSON Lines (--json) instead of its default table
+#   OUTPUT=null        tcptrail's output goes to /dev/null instead of a scratch file: the
 #                      cost of tracing without that of the file's page cache (lost
 #                      events and records are then taken from tcptrail's closing line)
 #   BPF_STATS=1        enable kernel.bpf_stats_enabled during the runs (restored afterwards)
@@ -68,7 +71,7 @@ cd "$repo"
 summary() {
     # shellcheck disable=SC1091
     source "$1/meta"
-    awk -F'\t' -v rounds="$ROUNDS" -v secs="$SECS" -v bpfstats="${BPF_STATS:-0}" -v churn_args="${CHURN_ARGS:-}" -v output="${OUTPUT:-file}" -v bpffile="$1/bpf.tsv" '
+    awk -F'\t' -v rounds="$ROUNDS" -v secs="$SECS" -v bpfstats="${BPF_STATS:-0}" -v churn_args="${CHURN_ARGS:-}" -v output="${OUTPUT:-file}" -v format="${FORMAT:-table}" -v bpffile="$1/bpf.tsv" '
 function median(list,    n, a, i, j, t) {
     n = split(list, a, " ")
     if (n == 0) return ""
@@ -118,7 +121,8 @@ END {
     printf "\ntcptrail churn benchmark: %d rounds x %s s, alternating (%s / %s)%s\n", rounds, secs,
         ("floor" in rate_seen) ? "floor default untraced events" : "default untraced events",
         ("floor" in rate_seen) ? "events untraced default floor" : "events untraced default", churn_args != "" ? ", churn " churn_args : ""
-    if (output == "null") printf "NOTE: OUTPUT=null: tcptrail wrote its JSON to /dev/null in these runs (no output file)\n"
+    printf "tcptrail output: %s, to %s\n", (format == "json" ? "JSON Lines (--json)" : "its default table"),
+        (output == "null" ? "/dev/null (OUTPUT=null: no output file)" : "a file on tmpfs")
     if (bpfstats == 1) printf "NOTE: kernel.bpf_stats_enabled=1 during these runs (adds a little per BPF invocation)\n"
     printf "\n%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "mode", "runs", "median conn/s", "ratio vs untraced", "CPU ratio", "tracer CPU-s", "(user / sys)", "lost events", "startup ms"
     printf "%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "", "", "", "median (min..max)", "median", "per 100k conn", "per 100k conn", "ringbuf/recursion", "median"
@@ -259,6 +263,10 @@ done
 
 read -r -a churn_extra <<<"${CHURN_ARGS:-}"
 read -r -a tracer_extra <<<"${TRACER_ARGS:-}"
+case ${FORMAT:-table} in
+    table | json) ;;
+    *) echo "run_churn.sh: FORMAT must be table or json, not '$FORMAT'" >&2; exit 2 ;;
+esac
 case ${OUTPUT:-file} in
     file | null) ;;
     *) echo "run_churn.sh: OUTPUT must be file or null, not '$OUTPUT'" >&2; exit 2 ;;
@@ -276,7 +284,7 @@ RUNS=$OUT_DIR/runs.tsv
 BPFRUNS=$OUT_DIR/bpf.tsv
 printf 'round\tmode\tconns\tseconds\trate\tchurn_errors\tchurn_cpu_s\ttracer_cpu_s\ttracer_utime_s\ttracer_stime_s\tstartup_ms\tlost_ringbuf\tlost_recursion\tlost_other\tconn_records\tevent_records\tout_rsts\thost_busy_s\thost_softirq_s\tforeign_tracers\tirq_work_irqs\n' >"$RUNS"
 printf 'round\tmode\tprog\trun_cnt\trun_time_ns\trecursion_misses\n' >"$BPFRUNS"
-printf 'ROUNDS=%q\nSECS=%q\nBPF_STATS=%q\nCHURN_ARGS=%q\nOUTPUT=%q\n' "$ROUNDS" "$SECS" "${BPF_STATS:-0}" "${CHURN_ARGS:-}" "${OUTPUT:-file}" >"$OUT_DIR/meta"
+printf 'ROUNDS=%q\nSECS=%q\nBPF_STATS=%q\nCHURN_ARGS=%q\nOUTPUT=%q\nFORMAT=%q\n' "$ROUNDS" "$SECS" "${BPF_STATS:-0}" "${CHURN_ARGS:-}" "${OUTPUT:-file}" "${FORMAT:-table}" >"$OUT_DIR/meta"
 
 # ---------------------------------------------------------------- cleanup
 TPID=""
@@ -367,13 +375,14 @@ bpf_prog_stats() {  # bpf_prog_stats PID: "name run_cnt run_time_ns recursion_mi
 # run_once ROUND MODE   (MODE: untraced | default | events)
 run_once() {
     local round=$1 mode=$2 tag="r$1-$2"
-    local out="$SCRATCH/$tag.jsonl" err="$OUT_DIR/$tag.tcptrail.err" churn_out="$OUT_DIR/$tag.churn.txt"
+    local out="$SCRATCH/$tag.out" err="$OUT_DIR/$tag.tcptrail.err" churn_out="$OUT_DIR/$tag.churn.txt"
     local startup_ms="" tracer_cpu="" tu="" ts="" lost_rb=0 lost_rec=0 lost_other=0 conn_records="" event_records=""
     local t0 rst0 rst1 cpu0 cpu1 line foreign0 foreign1 iwi0 iwi1 tu0=0 ts0=0
 
     wait_for_quiet
     if [[ $mode != untraced ]]; then
-        local bin=$TCPTRAIL args=(--json "${tracer_extra[@]}")
+        local bin=$TCPTRAIL args=("${tracer_extra[@]}")
+        [[ ${FORMAT:-table} == json ]] && args+=(--json)
         [[ $mode == events ]] && args+=(--events)
         [[ $mode == floor ]] && bin=$FLOOR args=()
         [[ ${OUTPUT:-file} == null && $mode != floor ]] && out=/dev/null
@@ -451,12 +460,14 @@ run_once() {
         tracer_cpu=$(awk -v u="$tu" -v s="$ts" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (u + s) / hz }')
         tu=$(awk -v u="$tu" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", u / hz }')
         ts=$(awk -v s="$ts" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", s / hz }')
-        if [[ $out == /dev/null ]]; then
+        if [[ $out == /dev/null || ${FORMAT:-table} == table ]]; then
             # tcptrail: N events, N connection records[ (...)], N events lost[ (N ring buffer full, N nested too deep...)]
             line=$(grep -E 'tcptrail: [0-9]+ events, ' "$err" | tail -1 || true)
             tally_figure() { grep -oE "[0-9]+ $1" <<<"$line" | cut -d' ' -f1 || true; }
             conn_records=$(tally_figure 'connection records')
             event_records=-
+            # A table's event lines: "  HH:MM:SS.mmm event id=..."
+            [[ $out == /dev/null ]] || event_records=$(grep -c -F ' event id=' "$out" || true)
             lost_rb=$(tally_figure 'ring buffer full')
             lost_rec=$(tally_figure 'nested too deep')
             lost_other=$(tally_figure 'events lost')
