@@ -23,6 +23,30 @@ void append_padded(fmt::memory_buffer& out, std::string_view s, size_t width, bo
 
 std::string_view view(const Field& f) { return {f.data(), f.size()}; }
 
+// Microseconds as milliseconds with three decimals, by integer arithmetic: the
+// same text as "{:.3f}" of us / 1000.0, without formatting a double.
+void append_ms3(Field& f, uint64_t us) {
+    const fmt::format_int whole(us / 1000);
+    f.append(std::string_view(whole.data(), whole.size()));
+    const auto frac = static_cast<unsigned>(us % 1000);
+    const char digits[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                            static_cast<char>('0' + frac % 10)};
+    f.append(std::string_view(digits, 4));
+}
+
+void append_uint(Field& f, uint64_t v) {
+    const fmt::format_int s(v);
+    f.append(std::string_view(s.data(), s.size()));
+}
+
+// A task's name as the kernel holds it may have any byte but NUL: control
+// characters would break the line (or forge one), so they show as '?'.
+void append_comm_padded(fmt::memory_buffer& out, std::string_view comm, size_t width) {
+    Field f;
+    for (unsigned char ch : comm) f.push_back(ch < 0x20 || ch == 0x7f ? '?' : static_cast<char>(ch));
+    append_padded(out, view(f), width);
+}
+
 // Time of day only: a table is read live; JSON carries full timestamps.
 std::string clock_time(const TimeBase& tb, uint64_t mono_ns) { return tb.rfc3339(mono_ns).substr(11, 12); }
 }  // namespace
@@ -47,10 +71,10 @@ void TableSink::on_conn(const core::ConnRecord& r) {
     }
     out.push_back(' ');
     f.clear();
-    if (r.pid) fmt::format_to(It(f), "{}", *r.pid);
+    if (r.pid) append_uint(f, *r.pid);
     append_padded(out, r.pid ? view(f) : "-", 7, true);
     out.push_back(' ');
-    append_padded(out, r.pid ? std::string_view(r.comm) : "-", 15);
+    append_comm_padded(out, r.pid ? std::string_view(r.comm) : "-", 15);
     out.push_back(' ');
     append_padded(out, core::role_name(r.role), 7);
     out.push_back(' ');
@@ -61,17 +85,26 @@ void TableSink::on_conn(const core::ConnRecord& r) {
         out.push_back(' ');
     }
     f.clear();
-    if (r.handshake_us) fmt::format_to(It(f), "{:.3f}", static_cast<double>(*r.handshake_us) / 1000.0);
+    if (r.handshake_us) append_ms3(f, *r.handshake_us);
     append_padded(out, r.handshake_us ? view(f) : "-", 9, true);
     out.push_back(' ');
     f.clear();
-    fmt::format_to(It(f), "{}", r.syn_retrans + r.synack_retrans + r.retrans + r.fin_retrans);
+    append_uint(f, uint64_t{r.syn_retrans} + r.synack_retrans + r.retrans + r.fin_retrans);
     append_padded(out, view(f), 7, true);
     out.push_back(' ');
     const char* closed = core::closed_by_name(r.closed_by);
     append_padded(out, closed ? closed : "open", 12);
-    fmt::format_to(It(out), " {:>10.3f} {:>9} {:>9}  ", static_cast<double>(r.duration_us) / 1e3, r.bytes_sent,
-                   r.bytes_received);
+    out.push_back(' ');
+    f.clear();
+    append_ms3(f, r.duration_us);
+    append_padded(out, view(f), 10, true);
+    for (uint64_t bytes : {r.bytes_sent, r.bytes_received}) {
+        out.push_back(' ');
+        f.clear();
+        append_uint(f, bytes);
+        append_padded(out, view(f), 9, true);
+    }
+    out.append(std::string_view("  "));
     for (size_t i = 0; i < r.states.size(); ++i) {
         if (i) out.push_back('>');
         out.append(std::string_view(core::state_name(r.states[i].state)));
@@ -115,7 +148,9 @@ void TableSink::on_event(const core::EventRecord& ev) {
         case TT_EV_RESET_SENT: out.append(std::string_view("RST sent")); break;
         case TT_EV_RESET_RECEIVED: out.append(std::string_view("RST received")); break;
         case TT_EV_ACCEPT:
-            fmt::format_to(It(out), "accepted by {} ({})", e.pid, std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
+            fmt::format_to(It(out), "accepted by {} (", e.pid);
+            append_comm_padded(out, std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))), 0);
+            out.push_back(')');
             break;
         case TT_EV_EXISTING: fmt::format_to(It(out), "existing, {}", core::state_name(e.new_state)); break;
         default: out.push_back('?'); break;
@@ -125,8 +160,10 @@ void TableSink::on_event(const core::EventRecord& ev) {
 }
 
 void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
+    fmt::memory_buffer comm;
+    append_comm_padded(comm, r.pid ? std::string_view(r.comm) : "?", 0);
     fmt::format_to(It(out_.buffer()), "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
-                   endpoint_string(r.tuple, true), endpoint_string(r.tuple, false), r.pid ? r.comm : "?",
+                   endpoint_string(r.tuple, true), endpoint_string(r.tuple, false), view(comm),
                    r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
     out_.end_record();
 }

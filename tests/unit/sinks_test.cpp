@@ -149,6 +149,49 @@ TEST(JsonSink, LargestRecordsFitTheirReservation) {
     EXPECT_NE(event.find("\"comm\":\"\\\"\\\""), std::string::npos) << event;
 }
 
+// A connection's table line: columns, milliseconds with three decimals, and a
+// task name with control characters (which would forge a line) shown as '?'.
+TEST(TableSink, ConnectionLine) {
+    OutputStream out(-1);
+    TableSink sink(out, TimeBase{1'700'000'000'000'000'000LL});
+    core::ConnRecord r;
+    r.id = 9;
+    r.tuple.family = 4;
+    r.tuple.laddr = {10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    r.tuple.raddr = {10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    r.tuple.lport = 41000;
+    r.tuple.rport = 80;
+    r.role = core::Role::Client;
+    r.pid = 4242;
+    r.comm = "evil\nname";
+    r.end_ns = 2'500'000'000;
+    r.duration_us = 1'234'567;
+    r.handshake_us = 1'005;
+    r.syn_retrans = 1;
+    r.retrans = 2;
+    r.closed_by = core::ClosedBy::Local;
+    r.bytes_sent = 100;
+    r.bytes_received = 123'456'789'012;
+    r.states = {{TT_SYN_SENT, 0}, {TT_ESTABLISHED, 1}, {TT_FIN_WAIT1, 2}, {TT_FIN_WAIT2, 3}, {TT_CLOSE, 4}};
+    sink.on_conn(r);
+    r.handshake_us.reset();
+    r.pid.reset();
+    r.duration_us = 7;
+    r.partial = true;
+    r.error = 104;
+    sink.on_conn(r);
+    const std::string text = fmt::to_string(out.buffer());
+    out.buffer().clear();
+    const std::string_view header = std::string_view(text).substr(0, text.find('\n') + 1);
+    EXPECT_EQ(std::string(text.substr(header.size())),
+              "22:13:22.500    4242 evil?name       client  10.0.0.1:41000               10.0.0.2:80                  "
+              "    1.005       3 local          1234.567       100 123456789012  "
+              "SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE\n"
+              "22:13:22.500       - -               client  10.0.0.1:41000               10.0.0.2:80                  "
+              "        -       3 local             0.007       100 123456789012  "
+              "SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE (partial) ECONNRESET\n");
+}
+
 // --events in the table: one line per kernel event, every kind.
 TEST(TableSink, EventLines) {
     OutputStream out(-1);
