@@ -1,5 +1,6 @@
 #include "sinks/table_sink.hpp"
 
+#include <cassert>
 #include <cstring>
 
 #include "core/tcp_state.hpp"
@@ -23,22 +24,6 @@ void append_padded(fmt::memory_buffer& out, std::string_view s, size_t width, bo
 
 std::string_view view(const Field& f) { return {f.data(), f.size()}; }
 
-// Microseconds as milliseconds with three decimals, by integer arithmetic: the
-// same text as "{:.3f}" of us / 1000.0, without formatting a double.
-void append_ms3(Field& f, uint64_t us) {
-    const fmt::format_int whole(us / 1000);
-    f.append(std::string_view(whole.data(), whole.size()));
-    const auto frac = static_cast<unsigned>(us % 1000);
-    const char digits[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
-                            static_cast<char>('0' + frac % 10)};
-    f.append(std::string_view(digits, 4));
-}
-
-void append_uint(Field& f, uint64_t v) {
-    const fmt::format_int s(v);
-    f.append(std::string_view(s.data(), s.size()));
-}
-
 // A task's name as the kernel holds it may have any byte but NUL: control
 // characters would break the line (or forge one), so they show as '?'.
 void append_comm_padded(fmt::memory_buffer& out, std::string_view comm, size_t width) {
@@ -49,72 +34,171 @@ void append_comm_padded(fmt::memory_buffer& out, std::string_view comm, size_t w
 
 // Time of day only: a table is read live; JSON carries full timestamps.
 std::string clock_time(const TimeBase& tb, uint64_t mono_ns) { return tb.rfc3339(mono_ns).substr(11, 12); }
+
+// A connection's line, written through a cursor into room reserved once (as
+// JSON records are, sinks/json_writer.hpp): one line a connection is the hot
+// path of the default mode, and a capacity check per character was a tenth of
+// the tracer's time. The caller's bound covers the widest value of each field.
+class LineCursor {
+public:
+    LineCursor(fmt::memory_buffer& out, size_t bound) : out_(out), at_(out.size()) {
+        out_.resize(at_ + bound);
+        p_ = out_.data() + at_;
+        end_ = p_ + bound;
+    }
+    ~LineCursor() {
+        assert(p_ <= end_);
+        out_.resize(static_cast<size_t>(p_ - out_.data()));
+    }
+    LineCursor(const LineCursor&) = delete;
+    LineCursor& operator=(const LineCursor&) = delete;
+
+    char* pos() const { return p_; }
+    void set(char* p) { p_ = p; }
+    void ch(char c) { *p_++ = c; }
+    void str(std::string_view s) {
+        std::memcpy(p_, s.data(), s.size());
+        p_ += s.size();
+    }
+    void spaces(size_t n) {
+        std::memset(p_, ' ', n);
+        p_ += n;
+    }
+    // Spaces after what was written since `from`, up to `width` (left-aligned).
+    void pad_from(const char* from, size_t width) {
+        const auto used = static_cast<size_t>(p_ - from);
+        if (used < width) spaces(width - used);
+    }
+    // `s` right-aligned in `width`.
+    void right(std::string_view s, size_t width) {
+        if (s.size() < width) spaces(width - s.size());
+        str(s);
+    }
+    void right_uint(uint64_t v, size_t width) {
+        const fmt::format_int t(v);
+        right({t.data(), t.size()}, width);
+    }
+    // Microseconds as milliseconds with three decimals, right-aligned: the same
+    // text as "{:.3f}" of us / 1000.0, by integer arithmetic.
+    void right_ms3(uint64_t us, size_t width) {
+        const fmt::format_int whole(us / 1000);
+        const size_t n = whole.size() + 4;
+        if (n < width) spaces(width - n);
+        str({whole.data(), whole.size()});
+        const auto frac = static_cast<unsigned>(us % 1000);
+        ch('.');
+        ch(static_cast<char>('0' + frac / 100));
+        ch(static_cast<char>('0' + frac / 10 % 10));
+        ch(static_cast<char>('0' + frac % 10));
+    }
+    // A task's name as the kernel holds it may have any byte but NUL: control
+    // characters would break the line (or forge one), so they show as '?'.
+    void comm(std::string_view s) {
+        for (unsigned char c : s) ch(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+    }
+
+private:
+    fmt::memory_buffer& out_;
+    size_t at_;
+    char* p_;
+    char* end_;
+};
+
+// Room for an endpoint: "[" address "]:" port.
+constexpr size_t kEndpointBound = 1 + kMaxAddrText + 2 + 5;
+
+// One connection's table line (TableSink::on_conn).
+void write_conn_line(LineCursor& c, const core::ConnRecord& r, std::string_view error, const TimeBase& time) {
+    if (r.open) {
+        c.str("open");
+        c.spaces(8);
+    } else {
+        char stamp[TimeBase::kRfc3339Size];
+        time.write_rfc3339(stamp, r.end_ns);
+        c.str(std::string_view(stamp + 11, 12));  // time of day to the millisecond: HH:MM:SS.mmm
+    }
+    c.ch(' ');
+    if (r.pid) {
+        c.right_uint(*r.pid, 7);
+    } else {
+        c.right("-", 7);
+    }
+    c.ch(' ');
+    const char* at = c.pos();
+    if (r.pid) {
+        c.comm(r.comm);
+    } else {
+        c.ch('-');
+    }
+    c.pad_from(at, 15);
+    c.ch(' ');
+    at = c.pos();
+    c.str(core::role_name(r.role));
+    c.pad_from(at, 7);
+    c.ch(' ');
+    for (bool local : {true, false}) {
+        at = c.pos();
+        if (r.tuple.family == 6) c.ch('[');
+        c.set(write_addr(c.pos(), r.tuple.family, local ? r.tuple.laddr.data() : r.tuple.raddr.data()));
+        if (r.tuple.family == 6) c.ch(']');
+        c.ch(':');
+        const fmt::format_int port(local ? r.tuple.lport : r.tuple.rport);
+        c.str({port.data(), port.size()});
+        c.pad_from(at, 28);
+        c.ch(' ');
+    }
+    if (r.handshake_us) {
+        c.right_ms3(*r.handshake_us, 9);
+    } else {
+        c.right("-", 9);
+    }
+    c.ch(' ');
+    c.right_uint(uint64_t{r.syn_retrans} + r.synack_retrans + r.retrans + r.fin_retrans, 7);
+    c.ch(' ');
+    at = c.pos();
+    const char* closed = core::closed_by_name(r.closed_by);
+    c.str(closed ? closed : "open");
+    c.pad_from(at, 12);
+    c.ch(' ');
+    c.right_ms3(r.duration_us, 10);
+    c.ch(' ');
+    c.right_uint(r.bytes_sent, 9);
+    c.ch(' ');
+    c.right_uint(r.bytes_received, 9);
+    c.str("  ");
+    for (size_t i = 0; i < r.states.size(); ++i) {
+        if (i) c.ch('>');
+        c.str(core::state_name(r.states[i].state));
+    }
+    if (r.partial) c.str(" (partial)");
+    if (r.error) {
+        c.ch(' ');
+        c.str(error);
+    }
+    c.ch('\n');
+}
 }  // namespace
 
 void TableSink::header() {
     if (header_done_) return;
     header_done_ = true;
-    fmt::format_to(It(out_.buffer()), "{:<12} {:>7} {:<15} {:<7} {:<28} {:<28} {:>9} {:>7} {:<12} {:>10} {:>9} {:>9}  {}\n",
-                   "END(UTC)", "PID", "COMM", "ROLE", "LOCAL", "REMOTE", "HS_MS", "RETRANS", "CLOSED_BY", "DUR_MS",
-                   "TX_B", "RX_B", "STATES");
+    fmt::format_to(It(out_.buffer()),
+                   "{:<12} {:>7} {:<15} {:<7} {:<28} {:<28} {:>9} {:>7} {:<12} {:>10} {:>9} {:>9}  {}\n", "END(UTC)",
+                   "PID", "COMM", "ROLE", "LOCAL", "REMOTE", "HS_MS", "RETRANS", "CLOSED_BY", "DUR_MS", "TX_B", "RX_B",
+                   "STATES");
 }
 
 void TableSink::on_conn(const core::ConnRecord& r) {
     header();
-    fmt::memory_buffer& out = out_.buffer();
-    Field f;
-    if (r.open) {
-        append_padded(out, "open", 12);
-    } else {
-        time_.append_rfc3339(f, r.end_ns);
-        out.append(view(f).substr(11, 12));  // time of day to the millisecond: HH:MM:SS.mmm
-    }
-    out.push_back(' ');
-    f.clear();
-    if (r.pid) append_uint(f, *r.pid);
-    append_padded(out, r.pid ? view(f) : "-", 7, true);
-    out.push_back(' ');
-    append_comm_padded(out, r.pid ? std::string_view(r.comm) : "-", 15);
-    out.push_back(' ');
-    append_padded(out, core::role_name(r.role), 7);
-    out.push_back(' ');
-    for (bool local : {true, false}) {
-        f.clear();
-        append_endpoint(f, r.tuple, local);
-        append_padded(out, view(f), 28);
-        out.push_back(' ');
-    }
-    f.clear();
-    if (r.handshake_us) append_ms3(f, *r.handshake_us);
-    append_padded(out, r.handshake_us ? view(f) : "-", 9, true);
-    out.push_back(' ');
-    f.clear();
-    append_uint(f, uint64_t{r.syn_retrans} + r.synack_retrans + r.retrans + r.fin_retrans);
-    append_padded(out, view(f), 7, true);
-    out.push_back(' ');
-    const char* closed = core::closed_by_name(r.closed_by);
-    append_padded(out, closed ? closed : "open", 12);
-    out.push_back(' ');
-    f.clear();
-    append_ms3(f, r.duration_us);
-    append_padded(out, view(f), 10, true);
-    for (uint64_t bytes : {r.bytes_sent, r.bytes_received}) {
-        out.push_back(' ');
-        f.clear();
-        append_uint(f, bytes);
-        append_padded(out, view(f), 9, true);
-    }
-    out.append(std::string_view("  "));
-    for (size_t i = 0; i < r.states.size(); ++i) {
-        if (i) out.push_back('>');
-        out.append(std::string_view(core::state_name(r.states[i].state)));
-    }
-    if (r.partial) out.append(std::string_view(" (partial)"));
-    if (r.error) {
-        out.push_back(' ');
-        out.append(std::string_view(core::errno_name(r.error)));
-    }
-    out.push_back('\n');
+    const std::string_view error = r.error ? core::errno_name(r.error) : std::string_view();
+    // Every field at its widest: numbers of 20 digits, a 16-byte name, IPv6
+    // endpoints, a state name of up to 11 characters a state.
+    const size_t bound = 12 + 1 + 20 + 1 + 16 + 1 + 7 + 1 + 2 * (kEndpointBound + 1) + 24 + 1 + 20 + 1 + 12 + 1 + 24 +
+                         2 * (1 + 20) + 2 + 12 * r.states.size() + 10 + 1 + error.size() + 1;
+    {
+        LineCursor c(out_.buffer(), bound);
+        write_conn_line(c, r, error, time_);
+    }  // the cursor gives back the room it did not use
     out_.end_record();
 }
 
@@ -162,7 +246,8 @@ void TableSink::on_event(const core::EventRecord& ev) {
 void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     fmt::memory_buffer comm;
     append_comm_padded(comm, r.pid ? std::string_view(r.comm) : "?", 0);
-    fmt::format_to(It(out_.buffer()), "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
+    fmt::format_to(It(out_.buffer()),
+                   "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
                    endpoint_string(r.tuple, true), endpoint_string(r.tuple, false), view(comm),
                    r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
     out_.end_record();

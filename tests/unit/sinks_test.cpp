@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -192,6 +193,41 @@ TEST(TableSink, ConnectionLine) {
               "SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE (partial) ECONNRESET\n");
 }
 
+// The widest values of every field fit the room a line reserves (the cursor
+// asserts it in debug builds) and come out whole.
+TEST(TableSink, WidestLineFitsItsRoom) {
+    OutputStream out(-1);
+    TableSink sink(out, TimeBase{0});
+    core::ConnRecord r;
+    r.tuple.family = 6;
+    r.tuple.laddr.fill(0xfe);
+    r.tuple.raddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 255, 255, 255, 255};  // ::ffff:255.255.255.255
+    r.tuple.lport = r.tuple.rport = 65535;
+    r.pid = UINT32_MAX;
+    r.comm = std::string(16, '\x01');
+    r.end_ns = UINT64_MAX / 2;
+    r.duration_us = r.bytes_sent = r.bytes_received = UINT64_MAX;
+    r.handshake_us = UINT64_MAX;
+    r.syn_retrans = r.synack_retrans = r.retrans = r.fin_retrans = UINT32_MAX;
+    r.closed_by = core::ClosedBy::ResetRemote;
+    for (int i = 0; i < 40; ++i) r.states.push_back({i % 2 ? TT_ESTABLISHED : TT_CLOSE_WAIT, 0});
+    r.partial = true;
+    r.error = ETIMEDOUT;
+    sink.on_conn(r);
+    const std::string text = fmt::to_string(out.buffer());
+    out.buffer().clear();
+    const std::string line = text.substr(text.find('\n') + 1);
+    EXPECT_NE(line.find(" 4294967295 ????????????????"), std::string::npos) << line;
+    EXPECT_NE(line.find("[fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe]:65535 [::ffff:255.255.255.255]:65535 "),
+              std::string::npos)
+        << line;
+    EXPECT_NE(line.find(" 18446744073709551.615 17179869180 reset_remote 18446744073709551.615 "
+                        "18446744073709551615 18446744073709551615  CLOSE_WAIT>ESTABLISHED>"),
+              std::string::npos)
+        << line;
+    EXPECT_EQ(line.substr(line.size() - 37), "WAIT>ESTABLISHED (partial) ETIMEDOUT\n") << line;
+}
+
 // --events in the table: one line per kernel event, every kind.
 TEST(TableSink, EventLines) {
     OutputStream out(-1);
@@ -207,7 +243,8 @@ TEST(TableSink, EventLines) {
         sock.simple(TT_EV_EXISTING, TT_CLOSE_WAIT, 7),
     };
     evs[2].aux = 2;
-    for (size_t i = 0; i < evs.size(); ++i) sink.on_event(core::EventRecord{&evs[i], i == 6 ? uint64_t{0} : uint64_t{12}});
+    for (size_t i = 0; i < evs.size(); ++i)
+        sink.on_event(core::EventRecord{&evs[i], i == 6 ? uint64_t{0} : uint64_t{12}});
     EXPECT_EQ(fmt::to_string(out.buffer()),
               "  22:13:21.001 event id=12 10.0.0.1:8080 10.0.0.2:41000 SYN_SENT -> ESTABLISHED\n"
               "  22:13:21.002 event id=12 10.0.0.1:8080 10.0.0.2:41000 retransmit in ESTABLISHED\n"
