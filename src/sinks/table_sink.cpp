@@ -10,26 +10,13 @@ namespace tcptrail::sinks {
 
 namespace {
 using It = fmt::appender;  // writes straight into the buffer (a back_inserter goes through a copy)
-// Per-field scratch space on the stack: a line costs no heap allocation.
-using Field = fmt::memory_buffer;
-
-// Appends `s` padded with spaces to `width` (left-aligned unless `right`).
-void append_padded(fmt::memory_buffer& out, std::string_view s, size_t width, bool right = false) {
-    static constexpr std::string_view kSpaces = "                                ";  // widest column
-    const std::string_view pad = kSpaces.substr(0, s.size() < width ? width - s.size() : 0);
-    if (right) out.append(pad);
-    out.append(s);
-    if (!right) out.append(pad);
-}
-
-std::string_view view(const Field& f) { return {f.data(), f.size()}; }
 
 // A task's name as the kernel holds it may have any byte but NUL: control
 // characters would break the line (or forge one), so they show as '?'.
-void append_comm_padded(fmt::memory_buffer& out, std::string_view comm, size_t width) {
-    Field f;
-    for (unsigned char ch : comm) f.push_back(ch < 0x20 || ch == 0x7f ? '?' : static_cast<char>(ch));
-    append_padded(out, view(f), width);
+char printable(unsigned char c) { return c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c); }
+
+void append_comm(fmt::memory_buffer& out, std::string_view comm) {
+    for (unsigned char c : comm) out.push_back(printable(c));
 }
 
 // Time of day only: a table is read live; JSON carries full timestamps.
@@ -91,10 +78,8 @@ public:
         ch(static_cast<char>('0' + frac / 10 % 10));
         ch(static_cast<char>('0' + frac % 10));
     }
-    // A task's name as the kernel holds it may have any byte but NUL: control
-    // characters would break the line (or forge one), so they show as '?'.
     void comm(std::string_view s) {
-        for (unsigned char c : s) ch(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+        for (unsigned char c : s) ch(printable(c));
     }
 
 private:
@@ -208,10 +193,10 @@ void TableSink::on_event(const core::EventRecord& ev) {
     const tt_event& e = *ev.ev;
     const core::SocketTuple t = core::tuple_of(e);
     fmt::memory_buffer& out = out_.buffer();
-    Field f;
-    time_.append_rfc3339(f, e.ts_ns);
+    char stamp[TimeBase::kRfc3339Size];
+    time_.write_rfc3339(stamp, e.ts_ns);
     out.append(std::string_view("  "));
-    out.append(view(f).substr(11, 12));  // HH:MM:SS.mmm, as in clock_time
+    out.append(std::string_view(stamp + 11, 12));  // HH:MM:SS.mmm, as in clock_time
     out.append(std::string_view(" event id="));
     if (ev.conn_id) {
         fmt::format_to(It(out), "{}", ev.conn_id);
@@ -233,7 +218,7 @@ void TableSink::on_event(const core::EventRecord& ev) {
         case TT_EV_RESET_RECEIVED: out.append(std::string_view("RST received")); break;
         case TT_EV_ACCEPT:
             fmt::format_to(It(out), "accepted by {} (", e.pid);
-            append_comm_padded(out, std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))), 0);
+            append_comm(out, std::string_view(e.comm, strnlen(e.comm, sizeof(e.comm))));
             out.push_back(')');
             break;
         case TT_EV_EXISTING: fmt::format_to(It(out), "existing, {}", core::state_name(e.new_state)); break;
@@ -245,11 +230,11 @@ void TableSink::on_event(const core::EventRecord& ev) {
 
 void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
     fmt::memory_buffer comm;
-    append_comm_padded(comm, r.pid ? std::string_view(r.comm) : "?", 0);
+    append_comm(comm, r.pid ? std::string_view(r.comm) : "?");
     fmt::format_to(It(out_.buffer()),
                    "WARNING: {} -> {} ({} {}) in CLOSE_WAIT for {:.1f} s: the peer closed, this side never did\n",
-                   endpoint_string(r.tuple, true), endpoint_string(r.tuple, false), view(comm),
-                   r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
+                   endpoint_string(r.tuple, true), endpoint_string(r.tuple, false),
+                   std::string_view(comm.data(), comm.size()), r.pid ? fmt::format("{}", *r.pid) : "-", age_us / 1e6);
     out_.end_record();
 }
 

@@ -193,6 +193,29 @@ TEST(TableSink, ConnectionLine) {
               "SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE (partial) ECONNRESET\n");
 }
 
+// The CLOSE_WAIT warning names the owner, its name made printable too.
+TEST(TableSink, CloseWaitWarning) {
+    OutputStream out(-1);
+    TableSink sink(out, TimeBase{0});
+    core::ConnRecord r;
+    r.tuple.family = 4;
+    r.tuple.laddr = {10, 0, 0, 1};
+    r.tuple.raddr = {10, 0, 0, 2};
+    r.tuple.lport = 8080;
+    r.tuple.rport = 41000;
+    r.pid = 77;
+    r.comm = "srv\r\nWARNING";
+    sink.on_close_wait(r, 2'500'000);
+    r.pid.reset();
+    sink.on_close_wait(r, 31'000'000);
+    EXPECT_EQ(fmt::to_string(out.buffer()),
+              "WARNING: 10.0.0.1:8080 -> 10.0.0.2:41000 (srv??WARNING 77) in CLOSE_WAIT for 2.5 s: the peer closed, "
+              "this side never did\n"
+              "WARNING: 10.0.0.1:8080 -> 10.0.0.2:41000 (? -) in CLOSE_WAIT for 31.0 s: the peer closed, this side "
+              "never did\n");
+    out.buffer().clear();
+}
+
 // The widest values of every field fit the room a line reserves (the cursor
 // asserts it in debug builds) and come out whole.
 TEST(TableSink, WidestLineFitsItsRoom) {
