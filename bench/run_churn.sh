@@ -7,7 +7,6 @@
 #   untraced  - churn alone
 #   default   - churn while `tcptrail` runs (its default mode: a table line per connection)
 #   events    - churn while `tcptrail --events` runs
-# (FORMAT=json adds --json to both: the same records, 3.5 times the bytes)
 #   floor     - churn while bench/floor runs: issue #4's reference design (a
 #               64-byte event per state change, no wake-up, a consumer that only
 #               counts), the least any tracer of every state change costs here
@@ -16,7 +15,8 @@
 # next to the untraced run it is compared with and drift on a shared machine
 # cancels out. A round's ratio is traced rate / that round's untraced rate; the
 # summary shows the median of those ratios, never an absolute rate alone, and
-# tcptrail's default mode against the floor of the same round.
+# tcptrail's default mode against the floor of the same round. (FORMAT=json
+# adds --json to default and events: the same records, 3.5 times the bytes.)
 #
 # Traced runs: tcptrail is started first; its start-up time is measured from
 # just before exec to the moment it prints "tcptrail: tracing" (floor: "floor:
@@ -122,7 +122,7 @@ END {
         ("floor" in rate_seen) ? "floor default untraced events" : "default untraced events",
         ("floor" in rate_seen) ? "events untraced default floor" : "events untraced default", churn_args != "" ? ", churn " churn_args : ""
     printf "tcptrail output: %s, to %s\n", (format == "json" ? "JSON Lines (--json)" : "its default table"),
-        (output == "null" ? "/dev/null (OUTPUT=null: no output file)" : "a file on tmpfs")
+        (output == "null" ? "/dev/null (OUTPUT=null: no output file)" : "a scratch file (tmpfs when available)")
     if (bpfstats == 1) printf "NOTE: kernel.bpf_stats_enabled=1 during these runs (adds a little per BPF invocation)\n"
     printf "\n%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "mode", "runs", "median conn/s", "ratio vs untraced", "CPU ratio", "tracer CPU-s", "(user / sys)", "lost events", "startup ms"
     printf "%-9s %5s %13s %24s %10s %14s %14s %18s %11s\n", "", "", "", "median (min..max)", "median", "per 100k conn", "per 100k conn", "ringbuf/recursion", "median"
