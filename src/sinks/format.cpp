@@ -41,12 +41,19 @@ void append_addr(fmt::memory_buffer& out, uint8_t family, const uint8_t* addr) {
     out.resize(static_cast<size_t>(write_addr(out.data() + at, family, addr) - out.data()));
 }
 
+char* write_endpoint(char* p, const core::SocketTuple& t, bool local) {
+    if (t.family == 6) *p++ = '[';
+    p = write_addr(p, t.family, local ? t.laddr.data() : t.raddr.data());
+    if (t.family == 6) *p++ = ']';
+    *p++ = ':';
+    const fmt::format_int port(local ? t.lport : t.rport);
+    return std::copy_n(port.data(), port.size(), p);
+}
+
 void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local) {
-    if (t.family == 6) out.push_back('[');
-    append_addr(out, t.family, local ? t.laddr.data() : t.raddr.data());
-    if (t.family == 6) out.push_back(']');
-    out.push_back(':');
-    fmt::format_to(fmt::appender(out), "{}", local ? t.lport : t.rport);
+    const size_t at = out.size();
+    out.resize(at + kMaxEndpointText);
+    out.resize(static_cast<size_t>(write_endpoint(out.data() + at, t, local) - out.data()));
 }
 
 std::string endpoint_string(const core::SocketTuple& t, bool local) {

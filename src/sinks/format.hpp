@@ -21,6 +21,10 @@ inline std::string raddr_string(const core::SocketTuple& t) { return addr_string
 // "10.0.0.1:80" or "[fd00::1]:80"
 std::string endpoint_string(const core::SocketTuple& t, bool local);
 void append_endpoint(fmt::memory_buffer& out, const core::SocketTuple& t, bool local);
+// "addr:port", or "[addr]:port" for IPv6, written at p (room for
+// kMaxEndpointText bytes); returns the end.
+constexpr size_t kMaxEndpointText = 1 + kMaxAddrText + 2 + 5;
+char* write_endpoint(char* p, const core::SocketTuple& t, bool local);
 
 // Appends s as a JSON string literal (quotes included). Bytes outside printable
 // ASCII are escaped as \u00XX so any comm or path stays valid JSON.

@@ -19,8 +19,12 @@ void append_comm(fmt::memory_buffer& out, std::string_view comm) {
     for (unsigned char c : comm) out.push_back(printable(c));
 }
 
-// Time of day only: a table is read live; JSON carries full timestamps.
-std::string clock_time(const TimeBase& tb, uint64_t mono_ns) { return tb.rfc3339(mono_ns).substr(11, 12); }
+// Time of day to the millisecond (HH:MM:SS.mmm), in `stamp`: a table is read
+// live; JSON carries full timestamps.
+std::string_view clock_time(const TimeBase& tb, uint64_t mono_ns, char (&stamp)[TimeBase::kRfc3339Size]) {
+    tb.write_rfc3339(stamp, mono_ns);
+    return {stamp + 11, 12};
+}
 
 // A connection's line, written through a cursor into room reserved once (as
 // JSON records are, sinks/json_writer.hpp): one line a connection is the hot
@@ -28,9 +32,10 @@ std::string clock_time(const TimeBase& tb, uint64_t mono_ns) { return tb.rfc3339
 // the tracer's time. The caller's bound covers the widest value of each field.
 class LineCursor {
 public:
-    LineCursor(fmt::memory_buffer& out, size_t bound) : out_(out), at_(out.size()) {
-        out_.resize(at_ + bound);
-        p_ = out_.data() + at_;
+    LineCursor(fmt::memory_buffer& out, size_t bound) : out_(out) {
+        const size_t at = out_.size();
+        out_.resize(at + bound);
+        p_ = out_.data() + at;
         end_ = p_ + bound;
     }
     ~LineCursor() {
@@ -84,13 +89,9 @@ public:
 
 private:
     fmt::memory_buffer& out_;
-    size_t at_;
     char* p_;
     char* end_;
 };
-
-// Room for an endpoint: "[" address "]:" port.
-constexpr size_t kEndpointBound = 1 + kMaxAddrText + 2 + 5;
 
 // One connection's table line (TableSink::on_conn).
 void write_conn_line(LineCursor& c, const core::ConnRecord& r, std::string_view error, const TimeBase& time) {
@@ -99,8 +100,7 @@ void write_conn_line(LineCursor& c, const core::ConnRecord& r, std::string_view 
         c.spaces(8);
     } else {
         char stamp[TimeBase::kRfc3339Size];
-        time.write_rfc3339(stamp, r.end_ns);
-        c.str(std::string_view(stamp + 11, 12));  // time of day to the millisecond: HH:MM:SS.mmm
+        c.str(clock_time(time, r.end_ns, stamp));
     }
     c.ch(' ');
     if (r.pid) {
@@ -123,12 +123,7 @@ void write_conn_line(LineCursor& c, const core::ConnRecord& r, std::string_view 
     c.ch(' ');
     for (bool local : {true, false}) {
         at = c.pos();
-        if (r.tuple.family == 6) c.ch('[');
-        c.set(write_addr(c.pos(), r.tuple.family, local ? r.tuple.laddr.data() : r.tuple.raddr.data()));
-        if (r.tuple.family == 6) c.ch(']');
-        c.ch(':');
-        const fmt::format_int port(local ? r.tuple.lport : r.tuple.rport);
-        c.str({port.data(), port.size()});
+        c.set(write_endpoint(c.pos(), r.tuple, local));
         c.pad_from(at, 28);
         c.ch(' ');
     }
@@ -178,7 +173,7 @@ void TableSink::on_conn(const core::ConnRecord& r) {
     const std::string_view error = r.error ? core::errno_name(r.error) : std::string_view();
     // Every field at its widest: numbers of 20 digits, a 16-byte name, IPv6
     // endpoints, a state name of up to 11 characters a state.
-    const size_t bound = 12 + 1 + 20 + 1 + 16 + 1 + 7 + 1 + 2 * (kEndpointBound + 1) + 24 + 1 + 20 + 1 + 12 + 1 + 24 +
+    const size_t bound = 12 + 1 + 20 + 1 + 16 + 1 + 7 + 1 + 2 * (kMaxEndpointText + 1) + 24 + 1 + 20 + 1 + 12 + 1 + 24 +
                          2 * (1 + 20) + 2 + 12 * r.states.size() + 10 + 1 + error.size() + 1;
     {
         LineCursor c(out_.buffer(), bound);
@@ -194,9 +189,8 @@ void TableSink::on_event(const core::EventRecord& ev) {
     const core::SocketTuple t = core::tuple_of(e);
     fmt::memory_buffer& out = out_.buffer();
     char stamp[TimeBase::kRfc3339Size];
-    time_.write_rfc3339(stamp, e.ts_ns);
     out.append(std::string_view("  "));
-    out.append(std::string_view(stamp + 11, 12));  // HH:MM:SS.mmm, as in clock_time
+    out.append(clock_time(time_, e.ts_ns, stamp));
     out.append(std::string_view(" event id="));
     if (ev.conn_id) {
         fmt::format_to(It(out), "{}", ev.conn_id);
@@ -240,8 +234,9 @@ void TableSink::on_close_wait(const core::ConnRecord& r, uint64_t age_us) {
 
 void TableSink::on_netstat(const core::NetstatDelta& d) {
     if (!d.any()) return;
+    char stamp[TimeBase::kRfc3339Size];
     fmt::format_to(It(out_.buffer()), "WARNING: {} (in the {:.1f} s to {})\n", listen_queue_warning(d.netns, d.moved),
-                   d.interval_ns / 1e9, clock_time(time_, d.ts_ns));
+                   d.interval_ns / 1e9, clock_time(time_, d.ts_ns, stamp));
     out_.end_record();
 }
 
